@@ -1,0 +1,14 @@
+"""The producer SDK: ``Producer`` (asyncio) and ``SyncProducer`` (blocking).
+
+    async with Producer() as producer:
+        message_id = await producer.send(
+            tenant="acme", conversation="c-42", recipient="+15550100",
+            payload={"text": "Your order is ready"}, priority="high",
+        )
+"""
+
+from producers.async_producer import Producer
+from producers.send_request import SendRequest, SendResult
+from producers.sync_producer import SyncProducer
+
+__all__ = ("Producer", "SendRequest", "SendResult", "SyncProducer")

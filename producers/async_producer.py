@@ -1,0 +1,135 @@
+"""The asyncio producer: ``send`` one message, ``send_many`` a batch in pipelined round trips."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+import redis.exceptions
+from opentelemetry.trace import SpanKind
+from redis.asyncio import Redis
+
+from producers.enqueue_command import EnqueueCommand, enqueue_command, parse_reply
+from producers.send_request import SendRequest, SendResult, prepare
+from streams.errors import RedisUnavailableError, RelayqError
+from streams.keys import Keys
+from streams.redis_client import check_partitions, create_client
+from streams.scripts import Scripts
+from streams.settings import Settings
+from streams.telemetry import tracer, tracing_enabled
+
+__all__ = ("Producer",)
+
+_BATCH = 1000
+
+
+class Producer:
+    """Sends messages into relayq. Safe to share between tasks of one event loop."""
+
+    def __init__(self, settings: Settings | None = None, *, client: Redis | None = None) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        self.keys = Keys(self.settings.namespace, self.settings.partitions)
+        self._owns_client = client is None
+        self._client = client if client is not None else create_client(self.settings)
+        self._scripts = Scripts(self._client)
+        self._window_ms = round(self.settings.dedup_window * 1000)
+        self._checked = False
+
+    async def __aenter__(self) -> Producer:
+        return self
+
+    async def __aexit__(
+        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the Redis connections this producer opened; idempotent."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def _ensure_checked(self) -> None:
+        if not self._checked:
+            await check_partitions(self._client, self.keys)
+            self._checked = True
+
+    async def send(self, **fields: Any) -> str:
+        """Enqueue one message (fields of SendRequest) and return its message id.
+
+        Raises ValidationError (nothing written) or RedisUnavailableError.
+        """
+        request = SendRequest(**fields)
+        if not tracing_enabled():
+            return await self._send_one(request)
+        with tracer().start_as_current_span("relayq send", kind=SpanKind.PRODUCER) as span:
+            span.set_attribute("messaging.system", "relayq")
+            span.set_attribute("relayq.tenant", request.tenant)
+            span.set_attribute("relayq.conversation", request.conversation)
+            message_id = await self._send_one(request, trace=True)
+            span.set_attribute("messaging.message.id", message_id)
+            return message_id
+
+    async def _send_one(self, request: SendRequest, *, trace: bool = False) -> str:
+        prepared = prepare(request, self.settings, trace=trace)
+        command = enqueue_command(self.keys, prepared, self._window_ms)
+        async with _redis_errors():
+            await self._ensure_checked()
+            if command.uses_script:
+                reply = await self._scripts.enqueue(keys=command.keys, args=command.args)
+            else:
+                reply = await self._client.execute_command("XADD", *command.keys, *command.args)
+        return parse_reply(command, reply)[0]
+
+    async def send_many(self, requests: Iterable[SendRequest]) -> list[SendResult]:
+        """Enqueue a batch; one result per request, in order. A bad item fails alone."""
+        trace = tracing_enabled()
+        results: list[SendResult | None] = []
+        pending: list[tuple[int, EnqueueCommand]] = []
+        for request in requests:
+            try:
+                prepared = prepare(request, self.settings, trace=trace)
+            except RelayqError as exc:
+                results.append(SendResult(None, exc))
+                continue
+            pending.append((len(results), enqueue_command(self.keys, prepared, self._window_ms)))
+            results.append(None)
+        async with _redis_errors():
+            await self._ensure_checked()
+            for start in range(0, len(pending), _BATCH):
+                await self._execute_batch(pending[start : start + _BATCH], results)
+        return [r if r is not None else SendResult(None, RelayqError("not sent")) for r in results]
+
+    async def _execute_batch(
+        self, batch: list[tuple[int, EnqueueCommand]], results: list[SendResult | None]
+    ) -> None:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for _, command in batch:
+                if command.uses_script:
+                    await self._scripts.enqueue(keys=command.keys, args=command.args, client=pipe)
+                else:
+                    pipe.execute_command("XADD", *command.keys, *command.args)
+            replies = await pipe.execute(raise_on_error=False)
+        for (index, command), reply in zip(batch, replies, strict=True):
+            if isinstance(reply, Exception):
+                results[index] = SendResult(None, RedisUnavailableError(str(reply)))
+            else:
+                message_id, duplicate = parse_reply(command, reply)
+                results[index] = SendResult(message_id, None, duplicate)
+
+
+class _redis_errors:  # noqa: N801 - used as a lower-case context manager
+    """Turn redis-py connection failures into RedisUnavailableError."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, _t: type[BaseException] | None, exc: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, redis.exceptions.TimeoutError):
+            raise RedisUnavailableError(
+                f"Redis timed out; the message may or may not have been enqueued: {exc}"
+            ) from exc
+        if isinstance(exc, redis.exceptions.ConnectionError | OSError):
+            raise RedisUnavailableError(f"could not reach Redis: {exc}") from exc

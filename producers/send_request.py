@@ -1,0 +1,115 @@
+"""What a caller asks to send, how it becomes a validated Message, and what a send returns."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from streams.errors import ValidationError
+from streams.message import Message, Priority
+from streams.message_id import new_message_id
+from streams.settings import Settings
+from streams.telemetry import inject_context
+from streams.validation import (
+    MAX_CONVERSATION_LENGTH,
+    MAX_DEDUP_KEY_LENGTH,
+    MAX_RECIPIENT_LENGTH,
+    MAX_TENANT_LENGTH,
+    check_identifier,
+    check_metadata,
+    check_priority,
+    check_seconds,
+    encode_payload,
+)
+
+__all__ = ("PreparedMessage", "SendRequest", "SendResult", "prepare")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SendRequest:
+    """One message to send. ``delay`` (seconds) and ``not_before`` (aware datetime or Unix
+    seconds) hold it back until then; ``dedup_key`` suppresses repeats within the window."""
+
+    tenant: str
+    conversation: str
+    recipient: str
+    payload: Any
+    priority: Priority | str = Priority.NORMAL
+    dedup_key: str | None = None
+    delay: float | None = None
+    not_before: dt.datetime | float | None = None
+    metadata: Mapping[str, str] | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SendResult:
+    """The outcome of one item of ``send_many``: a message id, or the error that refused it."""
+
+    message_id: str | None
+    error: Exception | None = None
+    duplicate: bool = False
+    """True when a dedup key matched an earlier message (``message_id`` is that message's)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PreparedMessage:
+    message: Message
+    due_ms: int
+    """0 when deliverable now, else the Unix ms at which it becomes due."""
+
+
+def _due_ms(request: SendRequest, now_ms: int) -> int:
+    if request.delay is not None and request.not_before is not None:
+        raise ValidationError("delay", "give delay or not_before, not both")
+    if request.delay is not None:
+        seconds = check_seconds("delay", request.delay)
+        return now_ms + round(seconds * 1000) if seconds > 0 else 0
+    if request.not_before is None:
+        return 0
+    when = request.not_before
+    if isinstance(when, dt.datetime):
+        if when.tzinfo is None:
+            raise ValidationError("not_before", "must be timezone-aware (naive datetimes are ambiguous)")
+        epoch = when.timestamp()
+    else:
+        epoch = check_seconds("not_before", when)
+    due = round(epoch * 1000)
+    return due if due > now_ms else 0
+
+
+def prepare(request: SendRequest, settings: Settings, *, trace: bool) -> PreparedMessage:
+    """Validate every field and build the Message; ValidationError names the first bad one."""
+    if not isinstance(request, SendRequest):
+        raise ValidationError("request", f"must be a SendRequest, not {type(request).__name__}")
+    tenant = check_identifier("tenant", request.tenant, MAX_TENANT_LENGTH)
+    conversation = check_identifier("conversation", request.conversation, MAX_CONVERSATION_LENGTH)
+    recipient = check_identifier("recipient", request.recipient, MAX_RECIPIENT_LENGTH)
+    priority = check_priority(request.priority)
+    payload = encode_payload(request.payload, settings.max_payload_bytes)
+    dedup_key = None
+    if request.dedup_key is not None:
+        dedup_key = check_identifier("dedup_key", request.dedup_key, MAX_DEDUP_KEY_LENGTH)
+    metadata = check_metadata(request.metadata)
+    now_ms = time.time_ns() // 1_000_000
+    due_ms = _due_ms(request, now_ms)
+    message = Message(
+        id=new_message_id(),
+        tenant=tenant,
+        conversation=conversation,
+        recipient=recipient,
+        priority=priority,
+        payload=payload,
+        created_ms=now_ms,
+        dedup_key=dedup_key,
+        not_before_ms=due_ms or None,
+        metadata=metadata,
+        trace=inject_context() if trace else {},
+    )
+    return PreparedMessage(message, due_ms)

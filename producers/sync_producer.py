@@ -1,0 +1,127 @@
+"""The blocking producer, for services that are not asyncio: same API as ``Producer``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+import redis
+import redis.exceptions
+
+from producers.enqueue_command import EnqueueCommand, enqueue_command, parse_reply
+from producers.send_request import SendRequest, SendResult, prepare
+from streams.errors import RedisUnavailableError, RelayqError
+from streams.keys import Keys
+from streams.redis_client import check_partitions_sync, create_sync_client
+from streams.scripts import script_source
+from streams.settings import Settings
+from streams.telemetry import tracer, tracing_enabled
+
+__all__ = ("SyncProducer",)
+
+_BATCH = 1000
+
+
+@contextlib.contextmanager
+def _redis_errors() -> Iterator[None]:
+    try:
+        yield
+    except redis.exceptions.TimeoutError as exc:
+        raise RedisUnavailableError(
+            f"Redis timed out; the message may or may not have been enqueued: {exc}"
+        ) from exc
+    except (redis.exceptions.ConnectionError, OSError) as exc:
+        raise RedisUnavailableError(f"could not reach Redis: {exc}") from exc
+
+
+class SyncProducer:
+    """Sends messages into relayq from blocking code; thread-safe (redis-py pools)."""
+
+    def __init__(self, settings: Settings | None = None, *, client: redis.Redis | None = None) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        self.keys = Keys(self.settings.namespace, self.settings.partitions)
+        self._owns_client = client is None
+        self._client = client if client is not None else create_sync_client(self.settings)
+        self._enqueue = self._client.register_script(
+            script_source("enqueue_with_dedup_or_delay_4")
+        )
+        self._window_ms = round(self.settings.dedup_window * 1000)
+        self._checked = False
+
+    def __enter__(self) -> SyncProducer:
+        return self
+
+    def __exit__(
+        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def _ensure_checked(self) -> None:
+        if not self._checked:
+            check_partitions_sync(self._client, self.keys)
+            self._checked = True
+
+    def send(self, **fields: Any) -> str:
+        """Enqueue one message (fields of SendRequest) and return its message id."""
+        request = SendRequest(**fields)
+        if not tracing_enabled():
+            return self._send_one(request, trace=False)
+        with tracer().start_as_current_span("relayq send", kind=_producer_kind()) as span:
+            span.set_attribute("relayq.tenant", request.tenant)
+            message_id = self._send_one(request, trace=True)
+            span.set_attribute("messaging.message.id", message_id)
+            return message_id
+
+    def _send_one(self, request: SendRequest, *, trace: bool) -> str:
+        command = enqueue_command(self.keys, prepare(request, self.settings, trace=trace), self._window_ms)
+        with _redis_errors():
+            self._ensure_checked()
+            if command.uses_script:
+                reply = self._enqueue(keys=command.keys, args=command.args)
+            else:
+                reply = self._client.execute_command("XADD", *command.keys, *command.args)
+        return parse_reply(command, reply)[0]
+
+    def send_many(self, requests: Iterable[SendRequest]) -> list[SendResult]:
+        """Enqueue a batch; one result per request, in order. A bad item fails alone."""
+        trace = tracing_enabled()
+        results: list[SendResult] = []
+        pending: list[tuple[int, EnqueueCommand]] = []
+        for request in requests:
+            try:
+                prepared = prepare(request, self.settings, trace=trace)
+            except RelayqError as exc:
+                results.append(SendResult(None, exc))
+                continue
+            pending.append((len(results), enqueue_command(self.keys, prepared, self._window_ms)))
+            results.append(SendResult(None, RelayqError("not sent")))
+        with _redis_errors():
+            self._ensure_checked()
+            for start in range(0, len(pending), _BATCH):
+                batch = pending[start : start + _BATCH]
+                pipe = self._client.pipeline(transaction=False)
+                for _, command in batch:
+                    if command.uses_script:
+                        self._enqueue(keys=command.keys, args=command.args, client=pipe)
+                    else:
+                        pipe.execute_command("XADD", *command.keys, *command.args)
+                replies = pipe.execute(raise_on_error=False)
+                for (index, command), reply in zip(batch, replies, strict=True):
+                    if isinstance(reply, Exception):
+                        results[index] = SendResult(None, RedisUnavailableError(str(reply)))
+                    else:
+                        message_id, duplicate = parse_reply(command, reply)
+                        results[index] = SendResult(message_id, None, duplicate)
+        return results
+
+
+def _producer_kind() -> Any:
+    from opentelemetry.trace import SpanKind
+
+    return SpanKind.PRODUCER

@@ -1,0 +1,81 @@
+"""The exceptions relayq raises, as one tree.
+
+    RelayqError
+    ├── ValidationError (also ValueError)    a message or setting is invalid; nothing was written
+    ├── ConfigurationError (also ValueError) settings disagree with what Redis already holds
+    ├── RedisUnavailableError                Redis could not be reached; nothing is known sent
+    └── DeliveryError                        raised by deliverers (see streams.deliverer)
+        ├── RetryableDeliveryError           try again later (5xx, timeout, connection reset)
+        │   └── ThrottledError               the provider asked us to slow down (429)
+        └── PermanentDeliveryError           never retry (4xx other than 408/429)
+"""
+
+from __future__ import annotations
+
+__all__ = (
+    "ConfigurationError",
+    "DeliveryError",
+    "PermanentDeliveryError",
+    "RedisUnavailableError",
+    "RelayqError",
+    "RetryableDeliveryError",
+    "ThrottledError",
+    "ValidationError",
+)
+
+
+class RelayqError(Exception):
+    """Base class of every error relayq raises on purpose."""
+
+
+class ValidationError(RelayqError, ValueError):
+    """An input is invalid. ``field`` names it; nothing was written anywhere."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"invalid {field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class ConfigurationError(RelayqError, ValueError):
+    """Settings are invalid or disagree with what the namespace in Redis already holds."""
+
+
+class RedisUnavailableError(RelayqError):
+    """Redis could not be reached; the operation did not happen (or is not known to have)."""
+
+
+class DeliveryError(RelayqError):
+    """A deliverer failed to hand a message to the provider."""
+
+    kind: str = "delivery"
+
+    def __init__(self, reason: str, *, kind: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        if kind is not None:
+            self.kind = kind
+
+
+class RetryableDeliveryError(DeliveryError):
+    """The attempt failed but may succeed later. ``retry_after`` is the provider's hint (s)."""
+
+    kind = "retryable"
+
+    def __init__(
+        self, reason: str, *, retry_after: float | None = None, kind: str | None = None
+    ) -> None:
+        super().__init__(reason, kind=kind)
+        self.retry_after = retry_after
+
+
+class ThrottledError(RetryableDeliveryError):
+    """The provider throttled us (HTTP 429). Waiting does not use up an attempt."""
+
+    kind = "throttled"
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The provider rejected the message for good; it goes to the dead-letter stream."""
+
+    kind = "permanent"

@@ -1,0 +1,92 @@
+"""Every Redis key relayq uses, built in this one module.
+
+Per-partition keys share the hash tag ``{ns:P}`` so that each multi-key command and Lua
+script touches one Redis Cluster slot. Namespace-wide keys (worker registry, meta) are
+only ever used by single-key commands.
+
+    {ns:P}:high | :normal | :low   streams, one per priority (consumer group GROUP)
+    {ns:P}:dlq                     dead-letter stream
+    {ns:P}:delayed                 sorted set: message id -> due time (ms)
+    {ns:P}:delayed:data            hash: message id -> "<priority>:<encoded message>"
+    {ns:P}:dedup:<key>             string: first message id, expires after the window
+    {ns:P}:attempts                hash: stream entry id -> failed attempts so far
+    {ns:P}:lease                   string: owning worker's lease token, with a TTL
+    ns:workers                     sorted set: worker id -> heartbeat expiry (ms)
+    ns:meta                        hash: partitions (fixed per namespace)
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from streams.message import PRIORITY_ORDER, Priority
+
+__all__ = ("GROUP", "Keys")
+
+GROUP = "relayq"
+"""The consumer group every relayq worker reads through."""
+
+
+class Keys:
+    """Key names for one namespace with a fixed number of partitions."""
+
+    __slots__ = ("_stream_names", "namespace", "partitions")
+
+    def __init__(self, namespace: str, partitions: int) -> None:
+        self.namespace = namespace
+        self.partitions = partitions
+        self._stream_names = tuple(
+            {priority: f"{{{namespace}:{p}}}:{priority.value}" for priority in PRIORITY_ORDER}
+            for p in range(partitions)
+        )
+
+    def partition_of(self, tenant: str, conversation: str) -> int:
+        """The partition of a (tenant, conversation): stable across processes and versions."""
+        # Control characters are rejected in ids, so NUL cannot occur inside either part.
+        digest = zlib.crc32(f"{tenant}\x00{conversation}".encode())
+        return digest % self.partitions
+
+    def _tag(self, partition: int) -> str:
+        return f"{{{self.namespace}:{partition}}}"
+
+    def stream(self, partition: int, priority: Priority) -> str:
+        return self._stream_names[partition][priority]
+
+    def streams(self, partition: int) -> tuple[str, ...]:
+        """The partition's streams, highest priority first."""
+        names = self._stream_names[partition]
+        return tuple(names[p] for p in PRIORITY_ORDER)
+
+    def dead_letter(self, partition: int) -> str:
+        return f"{self._tag(partition)}:dlq"
+
+    def delayed(self, partition: int) -> str:
+        return f"{self._tag(partition)}:delayed"
+
+    def delayed_data(self, partition: int) -> str:
+        return f"{self._tag(partition)}:delayed:data"
+
+    def dedup(self, partition: int, dedup_key: str) -> str:
+        return f"{self._tag(partition)}:dedup:{dedup_key}"
+
+    def attempts(self, partition: int) -> str:
+        return f"{self._tag(partition)}:attempts"
+
+    def lease(self, partition: int) -> str:
+        return f"{self._tag(partition)}:lease"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.namespace}:workers"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.namespace}:meta"
+
+    def partition_of_key(self, key: str) -> int:
+        """The partition a per-partition key belongs to (inverse of the builders above)."""
+        tag = key[1 : key.index("}")]
+        return int(tag.rsplit(":", 1)[1])
+
+    def priority_of_stream(self, stream: str) -> Priority:
+        return Priority(stream.rsplit(":", 1)[1])

@@ -1,0 +1,34 @@
+-- Enqueue one message, optionally deduplicated and/or delayed, atomically.
+--
+-- KEYS[1] stream of the message's partition and priority
+-- KEYS[2] dedup key of the partition ("{ns:P}:dedup:<key>"), used when ARGV[3] > 0
+-- KEYS[3] delayed sorted set of the partition
+-- KEYS[4] delayed data hash of the partition
+-- ARGV[1] message id
+-- ARGV[2] encoded message (msgpack)
+-- ARGV[3] dedup window in ms (0 = no dedup)
+-- ARGV[4] due time in Unix ms (0 = deliverable now)
+-- ARGV[5] priority name (high | normal | low), kept with a delayed message
+--
+-- Returns {message id, 1 if this is a duplicate of an earlier message (nothing written) else 0}
+
+local window = tonumber(ARGV[3])
+if window > 0 then
+  local first = redis.call('GET', KEYS[2])
+  if first then
+    return {first, 1}
+  end
+end
+
+local due = tonumber(ARGV[4])
+if due > 0 then
+  redis.call('ZADD', KEYS[3], due, ARGV[1])
+  redis.call('HSET', KEYS[4], ARGV[1], ARGV[5] .. ':' .. ARGV[2])
+else
+  redis.call('XADD', KEYS[1], '*', 'm', ARGV[2])
+end
+
+if window > 0 then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', window)
+end
+return {ARGV[1], 0}

@@ -1,0 +1,56 @@
+"""The message as it travels through relayq, and its priorities.
+
+Schema evolution (the Struct is encoded as a msgpack array): new fields are appended at
+the end with a default; a field's type never changes; no field is removed or reordered.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any
+
+import msgspec
+
+__all__ = ("Message", "Priority", "PRIORITY_ORDER")
+
+
+class Priority(enum.StrEnum):
+    """Delivery priority; higher priorities are delivered first."""
+
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+PRIORITY_ORDER: tuple[Priority, ...] = (Priority.HIGH, Priority.NORMAL, Priority.LOW)
+"""Priorities in the order workers serve them."""
+
+_json_decoder = msgspec.json.Decoder()
+# Length bounds are checked again on decode, so a hand-written entry cannot smuggle in
+# an empty tenant; the producer's own checks (streams.validation) give the friendlier errors.
+_Tenant = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class Message(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+    """One message. Build it with ``producers``; workers hand it to a deliverer."""
+
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    """Time-ordered unique id assigned at send (see ``streams.message_id``)."""
+    tenant: _Tenant
+    conversation: _Name
+    recipient: _Name
+    priority: Priority
+    payload: bytes
+    """The payload as a UTF-8 JSON document, never decoded on the routing path."""
+    created_ms: int
+    """Unix time in milliseconds when ``send()`` accepted the message."""
+    dedup_key: str | None = None
+    not_before_ms: int | None = None
+    metadata: dict[str, str] = {}
+    trace: dict[str, str] = {}
+    """W3C trace context (``traceparent``/``tracestate``) injected by the producer."""
+
+    def payload_json(self) -> Any:
+        """The payload decoded from JSON."""
+        return _json_decoder.decode(self.payload)

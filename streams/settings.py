@@ -1,0 +1,139 @@
+"""relayq's settings: one typed object, read from ``RELAYQ_*`` / ``REDIS_URL`` variables.
+
+Every variable, its default and its meaning is listed in ``ENVIRONMENT`` (and the README).
+A bad value raises ConfigurationError naming the variable.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from streams.errors import ConfigurationError
+
+__all__ = ("ENVIRONMENT", "Settings")
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Settings shared by producers and workers. Seconds are floats."""
+
+    redis_url: str | None = None
+    """None means the embedded default: a local redis-server under ``data_dir``."""
+    data_dir: str = ".relayq"
+    namespace: str = "relayq"
+    partitions: int = 16
+    max_payload_bytes: int = 64 * 1024
+    dedup_window: float = 300.0
+    max_attempts: int = 3
+    backoff_base: float = 2.0
+    backoff_max: float = 300.0
+    concurrency: int = 64
+    """Deliveries in flight at once per worker process (distinct conversations)."""
+    read_count: int = 200
+    """Entries per XREADGROUP / XAUTOCLAIM call."""
+    lease_ttl: float = 30.0
+    send_timeout: float = 10.0
+    """Longest a single delivery attempt may take (also the HTTP timeout)."""
+    shutdown_grace: float = 10.0
+    metrics_interval: float = 30.0
+    deliverer: str = "webhook"
+    """``webhook``, ``sink`` (records in Redis, for demos) or ``module:factory``."""
+    webhook_url: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_positive_int("partitions", self.partitions, maximum=16384)
+        _check_positive_int("max_payload_bytes", self.max_payload_bytes, maximum=16 * 1024 * 1024)
+        _check_positive_int("max_attempts", self.max_attempts, maximum=1000)
+        _check_positive_int("concurrency", self.concurrency, maximum=100_000)
+        _check_positive_int("read_count", self.read_count, maximum=100_000)
+        for name in ("dedup_window", "backoff_base", "backoff_max", "lease_ttl",
+                     "send_timeout", "shutdown_grace", "metrics_interval"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigurationError(f"{name} must be a positive number of seconds, got {value}")
+        if not self.namespace or any(c in self.namespace for c in "{}: \t\r\n"):
+            raise ConfigurationError(
+                f"namespace {self.namespace!r} must be non-empty without braces, colons or spaces"
+            )
+        if self.lease_ttl < 3 * self.send_timeout:
+            raise ConfigurationError(
+                f"lease_ttl ({self.lease_ttl}s) must be at least 3x send_timeout "
+                f"({self.send_timeout}s): a worker must finish any send it starts before "
+                "its lease can run out, or order could break on hand-over"
+            )
+
+    @property
+    def lease_renew_interval(self) -> float:
+        """How often an owner renews its leases."""
+        return self.lease_ttl / 6
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        return msgspec.structs.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from the environment, then ``overrides`` (keyword arguments) on top."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for variable, (field, parse, _doc) in ENVIRONMENT.items():
+            raw = env.get(variable)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[field] = parse(raw)
+            except ValueError:
+                raise ConfigurationError(f"{variable}={raw!r} is not a valid {parse.__name__}") from None
+        values.update(overrides)
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ConfigurationError(str(exc)) from None
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+
+def _check_positive_int(name: str, value: int, *, maximum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise ConfigurationError(f"{name} must be an integer from 1 to {maximum}, got {value!r}")
+
+
+def _seconds(raw: str) -> float:
+    return float(raw)
+
+
+def _integer(raw: str) -> int:
+    return int(raw)
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
+    "REDIS_URL": ("redis_url", _text, "redis://, rediss:// or unix:// URL; unset = embedded"),
+    "RELAYQ_DATA_DIR": ("data_dir", _text, "folder of the embedded redis-server (AOF on)"),
+    "RELAYQ_NAMESPACE": ("namespace", _text, "prefix of every key"),
+    "RELAYQ_PARTITIONS": ("partitions", _integer, "partitions per namespace (fixed once used)"),
+    "RELAYQ_MAX_PAYLOAD_BYTES": ("max_payload_bytes", _integer, "largest payload, as JSON"),
+    "RELAYQ_DEDUP_WINDOW_SECONDS": ("dedup_window", _seconds, "how long a dedup key holds"),
+    "RELAYQ_MAX_ATTEMPTS": ("max_attempts", _integer, "delivery attempts before the DLQ"),
+    "RELAYQ_BACKOFF_BASE_SECONDS": ("backoff_base", _seconds, "first retry delay"),
+    "RELAYQ_BACKOFF_MAX_SECONDS": ("backoff_max", _seconds, "longest retry delay"),
+    "RELAYQ_CONCURRENCY": ("concurrency", _integer, "deliveries in flight per worker"),
+    "RELAYQ_READ_COUNT": ("read_count", _integer, "entries per stream read"),
+    "RELAYQ_LEASE_TTL_SECONDS": ("lease_ttl", _seconds, "partition lease lifetime"),
+    "RELAYQ_SEND_TIMEOUT_SECONDS": ("send_timeout", _seconds, "longest delivery attempt"),
+    "RELAYQ_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace", _seconds, "drain time on SIGTERM"),
+    "RELAYQ_METRICS_INTERVAL_SECONDS": ("metrics_interval", _seconds, "metrics log period"),
+    "RELAYQ_DELIVERER": ("deliverer", _text, "webhook | sink | module:factory"),
+    "RELAYQ_WEBHOOK_URL": ("webhook_url", _text, "where the webhook deliverer POSTs"),
+}
+"""Environment variable -> (Settings field, parser, description)."""
