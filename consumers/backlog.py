@@ -1,0 +1,63 @@
+"""Is anything left to deliver in a namespace? (burst mode's exit test, and the ops CLI)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from consumers.stream_maintenance import parse_stream_id
+from streams.keys import GROUP, Keys
+
+__all__ = ("Backlog", "measure_backlog")
+
+
+class Backlog(msgspec.Struct, frozen=True):
+    unread: int
+    """Entries not yet read by the group (exact on Redis >= 7, else 0 or 1 per stream)."""
+    pending: int
+    """Entries read but not yet acknowledged or dead-lettered."""
+    delayed: int
+    dead_letters: int
+
+    @property
+    def drained(self) -> bool:
+        return self.unread == 0 and self.pending == 0 and self.delayed == 0
+
+
+def _unread(group: dict[str, Any] | None, last_entry: list[Any]) -> int:
+    if not last_entry:
+        return 0
+    if group is None:
+        return 1
+    lag = group.get("lag")
+    if isinstance(lag, int):
+        return lag
+    newest = parse_stream_id(last_entry[0][0])
+    return int(newest > parse_stream_id(group["last-delivered-id"]))
+
+
+async def measure_backlog(client: Redis, keys: Keys) -> Backlog:
+    """Counts over every partition, in one pipelined round trip."""
+    streams = [s for p in range(keys.partitions) for s in keys.streams(p)]
+    async with client.pipeline(transaction=False) as pipe:
+        for stream in streams:
+            pipe.xinfo_groups(stream)
+            pipe.xrevrange(stream, count=1)
+        for p in range(keys.partitions):
+            pipe.zcard(keys.delayed(p))
+            pipe.xlen(keys.dead_letter(p))
+        replies = await pipe.execute(raise_on_error=False)
+    unread = pending = 0
+    for index in range(len(streams)):
+        groups, last_entry = replies[2 * index], replies[2 * index + 1]
+        if isinstance(groups, Exception):  # no such stream yet
+            continue
+        group = next((g for g in groups if g["name"] in (GROUP, GROUP.encode())), None)
+        pending += int(group["pending"]) if group else 0
+        unread += _unread(group, last_entry)
+    tail = replies[2 * len(streams) :]
+    delayed = sum(int(n) for n in tail[0::2])
+    dead = sum(int(n) for n in tail[1::2])
+    return Backlog(unread=unread, pending=pending, delayed=delayed, dead_letters=dead)

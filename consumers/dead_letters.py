@@ -1,0 +1,37 @@
+"""Moving entries to the partition's dead-letter stream (``dead_letter_3.lua``)."""
+
+from __future__ import annotations
+
+import time
+
+from streams.keys import GROUP, Keys
+from streams.scripts import Scripts
+
+__all__ = ("DeadLetterKind", "DeadLetters")
+
+
+class DeadLetterKind:
+    """Why an entry was dead-lettered (the DLQ entry's ``kind`` field)."""
+
+    PERMANENT = "permanent"
+    EXHAUSTED = "exhausted"
+    POISON = "poison"
+
+
+class DeadLetters:
+    def __init__(self, scripts: Scripts, keys: Keys, consumer: str) -> None:
+        self._scripts = scripts
+        self._keys = keys
+        self._consumer = consumer
+
+    async def move(
+        self, stream: str, entry_id: bytes, *, error: str, kind: str, attempts: int
+    ) -> bool:
+        """Dead-letter and acknowledge one pending entry; False if it was no longer pending."""
+        partition = self._keys.partition_of_key(stream)
+        now_ms = time.time_ns() // 1_000_000
+        reply = await self._scripts.dead_letter(
+            keys=(stream, self._keys.dead_letter(partition), self._keys.attempts(partition)),
+            args=(GROUP, entry_id, error[:4000], kind, attempts, now_ms, self._consumer),
+        )
+        return reply is not None

@@ -1,0 +1,48 @@
+"""Build the deliverer named by ``settings.deliverer``: webhook, sink, noop or module:factory.
+
+A ``module:factory`` is imported and called with the Settings; it returns a Deliverer.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from redis.asyncio import Redis
+
+from consumers.simple_deliverers import NoopDeliverer, SinkDeliverer
+from consumers.webhook_deliverer import WebhookDeliverer
+from streams.deliverer import Deliverer
+from streams.errors import ConfigurationError
+from streams.settings import Settings
+
+__all__ = ("build_deliverer",)
+
+
+def build_deliverer(settings: Settings, client: Redis) -> Deliverer:
+    name = settings.deliverer
+    if name == "webhook":
+        if not settings.webhook_url:
+            raise ConfigurationError(
+                "the webhook deliverer needs RELAYQ_WEBHOOK_URL (or --webhook-url); "
+                "use RELAYQ_DELIVERER=sink to record deliveries in Redis instead"
+            )
+        return WebhookDeliverer(
+            settings.webhook_url, timeout=settings.send_timeout, max_connections=settings.concurrency
+        )
+    if name == "sink":
+        return SinkDeliverer(client, settings.namespace)
+    if name == "noop":
+        return NoopDeliverer()
+    if ":" not in name:
+        raise ConfigurationError(
+            f"RELAYQ_DELIVERER={name!r}: expected webhook, sink, noop or module:factory"
+        )
+    module_name, _, attribute = name.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"RELAYQ_DELIVERER={name!r} cannot be loaded: {exc}") from None
+    deliverer = factory(settings)
+    if not isinstance(deliverer, Deliverer):
+        raise ConfigurationError(f"{name} returned {type(deliverer).__name__}, not a Deliverer")
+    return deliverer

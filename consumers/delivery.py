@@ -1,0 +1,152 @@
+"""One delivery attempt and what follows from its outcome: ack, retry later, or dead-letter.
+
+Attempt counts live in Redis (``{ns:P}:attempts``: entry id -> "failed:next_ms") from the
+first failure on, so a new owner continues the count and honours the backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis.exceptions
+import structlog
+from opentelemetry.trace import Link, SpanKind, get_current_span
+from redis.asyncio import Redis
+
+from consumers.acknowledger import Acknowledger
+from consumers.backoff import retry_delay
+from consumers.dead_letters import DeadLetterKind, DeadLetters
+from consumers.envelope import Envelope
+from consumers.metrics import WorkerMetrics
+from streams.deliverer import Deliverer
+from streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
+from streams.keys import Keys
+from streams.settings import Settings
+from streams.telemetry import extract_context, tracer, tracing_enabled
+
+__all__ = ("DeliveryRunner",)
+
+_log = structlog.get_logger(__name__)
+_REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+_REDIS_RETRY = 1.0
+
+
+class DeliveryRunner:
+    """Called by the scheduler's lanes for each head-of-conversation entry."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        client: Redis,
+        keys: Keys,
+        deliverer: Deliverer,
+        acknowledger: Acknowledger,
+        dead_letters: DeadLetters,
+        metrics: WorkerMetrics,
+    ) -> None:
+        self._settings = settings
+        self._client = client
+        self._keys = keys
+        self._deliverer = deliverer
+        self._acknowledger = acknowledger
+        self._dead_letters = dead_letters
+        self._metrics = metrics
+        self._timeout = settings.send_timeout
+
+    async def __call__(self, envelope: Envelope) -> float | None:
+        now = time.monotonic()
+        if not envelope.state.may_send(now, self._timeout):
+            self._metrics.dropped_on_handover += 1
+            return None
+        if envelope.not_before > now:
+            return envelope.not_before - now
+        tenant = envelope.message.tenant
+        self._metrics.started(tenant)
+        try:
+            await self._attempt(envelope)
+        except ThrottledError as exc:
+            return self._throttled(envelope, exc)
+        except PermanentDeliveryError as exc:
+            return await self._dead_letter(envelope, exc.reason, DeadLetterKind.PERMANENT, 1)
+        except Exception as exc:  # noqa: BLE001 - any other failure is retryable by contract
+            return await self._failed(envelope, exc)
+        finally:
+            self._metrics.finished(tenant)
+        self._acknowledger.ack(envelope)
+        self._metrics.delivered += 1
+        return None
+
+    async def _attempt(self, envelope: Envelope) -> None:
+        if not tracing_enabled():
+            async with asyncio.timeout(self._timeout):
+                await self._deliverer.deliver(envelope.message)
+            return
+        message = envelope.message
+        producer = extract_context(dict(message.trace))
+        links = [Link(get_current_span(producer).get_span_context())] if message.trace else []
+        with tracer().start_as_current_span(
+            "relayq deliver", context=producer, kind=SpanKind.CONSUMER, links=links
+        ) as span:
+            span.set_attributes({
+                "messaging.system": "relayq",
+                "messaging.destination.name": envelope.stream,
+                "messaging.message.id": message.id,
+                "relayq.partition": envelope.state.partition,
+                "relayq.tenant": message.tenant,
+                "relayq.conversation": message.conversation,
+                "relayq.attempt": envelope.failed_attempts + 1,
+            })
+            async with asyncio.timeout(self._timeout):
+                await self._deliverer.deliver(message)
+
+    def _throttled(self, envelope: Envelope, exc: ThrottledError) -> float:
+        self._metrics.throttled += 1
+        wait = exc.retry_after if exc.retry_after is not None else self._settings.backoff_base
+        return min(max(wait, 0.0), self._settings.backoff_max)
+
+    async def _failed(self, envelope: Envelope, exc: Exception) -> float | None:
+        if isinstance(exc, TimeoutError):
+            reason, kind, hint = f"no answer within {self._timeout}s", "timeout", None
+        elif isinstance(exc, RetryableDeliveryError):
+            reason, kind, hint = exc.reason, exc.kind, exc.retry_after
+        else:
+            reason, kind, hint = f"{type(exc).__name__}: {exc}", "exception", None
+        envelope.failed_attempts += 1
+        attempts = envelope.failed_attempts
+        if attempts >= self._settings.max_attempts:
+            error = f"{kind}: {reason} (after {attempts} attempts)"
+            return await self._dead_letter(envelope, error, DeadLetterKind.EXHAUSTED, attempts)
+        delay = retry_delay(attempts, self._settings.backoff_base, self._settings.backoff_max, hint)
+        self._metrics.retried += 1
+        await self._record_failure(envelope, delay)
+        _log.info("delivery_retry", message_id=envelope.message.id, attempt=attempts,
+                  error_kind=kind, error=reason, retry_in=round(delay, 3))
+        return delay
+
+    async def _record_failure(self, envelope: Envelope, delay: float) -> None:
+        next_ms = time.time_ns() // 1_000_000 + round(delay * 1000)
+        key = self._keys.attempts(envelope.state.partition)
+        try:
+            await self._client.hset(key, envelope.entry_id, f"{envelope.failed_attempts}:{next_ms}")
+            envelope.had_failures = True
+        except _REDIS_ERRORS as exc:
+            # The count is still kept here; only a crash before the next write loses it.
+            _log.warning("attempt_record_failed", error=str(exc))
+
+    async def _dead_letter(
+        self, envelope: Envelope, error: str, kind: str, attempts: int
+    ) -> float | None:
+        try:
+            moved = await self._dead_letters.move(
+                envelope.stream, envelope.entry_id, error=error, kind=kind, attempts=attempts
+            )
+        except _REDIS_ERRORS as exc:
+            _log.warning("dead_letter_failed", message_id=envelope.message.id, error=str(exc))
+            return _REDIS_RETRY
+        if moved:
+            self._metrics.dead_lettered += 1
+            _log.warning("dead_lettered", message_id=envelope.message.id, kind=kind,
+                         attempts=attempts, error=error, tenant=envelope.message.tenant)
+        return None

@@ -1,0 +1,42 @@
+"""Worker counters, and the metrics line logged every ``metrics_interval`` seconds."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+__all__ = ("WorkerMetrics",)
+
+
+@dataclasses.dataclass(slots=True)
+class WorkerMetrics:
+    delivered: int = 0
+    retried: int = 0
+    throttled: int = 0
+    dead_lettered: int = 0
+    dropped_on_handover: int = 0
+    in_flight: int = 0
+    tenant_in_flight: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    def started(self, tenant: str) -> None:
+        self.in_flight += 1
+        self.tenant_in_flight[tenant] += 1
+
+    def finished(self, tenant: str) -> None:
+        self.in_flight -= 1
+        left = self.tenant_in_flight[tenant] - 1
+        if left:
+            self.tenant_in_flight[tenant] = left
+        else:
+            del self.tenant_in_flight[tenant]
+
+    def snapshot(self) -> dict[str, object]:
+        return {
+            "delivered": self.delivered,
+            "retried": self.retried,
+            "throttled": self.throttled,
+            "dead_lettered": self.dead_lettered,
+            "dropped_on_handover": self.dropped_on_handover,
+            "in_flight": self.in_flight,
+            "tenant_in_flight": dict(self.tenant_in_flight.most_common(20)),
+        }

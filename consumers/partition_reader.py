@@ -1,0 +1,146 @@
+"""Reading one owned partition: first reclaim what earlier owners left pending, then new entries.
+
+Reclaimed entries (XAUTOCLAIM from 0-0, min idle 0: the lease guarantees the earlier owner
+has stopped) all have lower ids than any unread entry, so per-conversation order holds
+across the hand-over. Entries that do not decode are dead-lettered on first sight.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import redis.exceptions
+import structlog
+from redis.asyncio import Redis
+
+from consumers.conversation_scheduler import ConversationScheduler
+from consumers.dead_letters import DeadLetterKind, DeadLetters
+from consumers.envelope import Envelope, PartitionState
+from consumers.metrics import WorkerMetrics
+from streams.codec import PoisonEntryError, decode_entry
+from streams.keys import GROUP, Keys
+
+__all__ = ("PartitionReader", "ensure_groups")
+
+_log = structlog.get_logger(__name__)
+RawEntry = tuple[bytes, dict[bytes, bytes] | None]
+
+
+async def ensure_groups(client: Redis, streams: Sequence[str]) -> None:
+    """Create the consumer group on each stream (from id 0, creating the stream) if missing."""
+    async with client.pipeline(transaction=False) as pipe:
+        for stream in streams:
+            pipe.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        replies = await pipe.execute(raise_on_error=False)
+    for reply in replies:
+        if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
+            raise reply
+
+
+class PartitionReader:
+    def __init__(
+        self,
+        *,
+        client: Redis,
+        keys: Keys,
+        consumer: str,
+        read_count: int,
+        block_ms: int,
+        scheduler: ConversationScheduler,
+        dead_letters: DeadLetters,
+        metrics: WorkerMetrics,
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._consumer = consumer
+        self._count = read_count
+        self._block_ms = block_ms
+        self._scheduler = scheduler
+        self._dead_letters = dead_letters
+        self._metrics = metrics
+        self.last_read_empty: dict[int, bool] = {}
+
+    async def run(self, state: PartitionState) -> None:
+        """Read the partition until cancelled or the state goes inactive."""
+        streams = self._keys.streams(state.partition)
+        await ensure_groups(self._client, streams)
+        for stream in streams:
+            await self._reclaim(state, stream)
+        cursors = dict.fromkeys(streams, ">")
+        while state.active:
+            await self._scheduler.wait_for_room(state)
+            if not state.active:
+                break
+            reply = await self._client.xreadgroup(
+                GROUP, self._consumer, cursors, count=self._count, block=self._block_ms  # type: ignore[arg-type]
+            )
+            self.last_read_empty[state.partition] = not reply
+            for stream_name, entries in reply or ():
+                await self._feed(state, stream_name.decode(), entries, {})
+
+    async def _reclaim(self, state: PartitionState, stream: str) -> None:
+        cursor: bytes | str = "0-0"
+        while state.active:
+            reply: list[Any] = await self._client.xautoclaim(
+                stream, GROUP, self._consumer, 0, start_id=cursor, count=self._count
+            )
+            cursor, entries = reply[0], reply[1]
+            live = [(entry_id, fields) for entry_id, fields in entries if fields is not None]
+            gone = [entry_id for entry_id, fields in entries if fields is None]
+            if len(reply) > 2:
+                gone.extend(reply[2])
+            if gone:  # deleted from the stream while pending: nothing left to deliver
+                await self._client.xack(stream, GROUP, *gone)
+            if live:
+                attempts = await self._client.hmget(
+                    self._keys.attempts(state.partition), [entry_id for entry_id, _ in live]
+                )
+                await self._feed(state, stream, live, dict(zip([e for e, _ in live], attempts, strict=True)))
+            if cursor in (b"0-0", "0-0"):
+                return
+
+    async def _feed(
+        self,
+        state: PartitionState,
+        stream: str,
+        entries: Sequence[RawEntry],
+        attempts: dict[bytes, bytes | None],
+    ) -> None:
+        scheduler = self._scheduler
+        for entry_id, fields in entries:
+            try:
+                message = decode_entry(fields or {})
+            except PoisonEntryError as exc:
+                await self._poison(stream, entry_id, str(exc))
+                continue
+            envelope = Envelope(state, stream, entry_id, message)
+            record = attempts.get(entry_id)
+            if record:
+                _apply_attempts_record(envelope, record)
+            scheduler.add(envelope)
+
+    async def _poison(self, stream: str, entry_id: bytes, error: str) -> None:
+        try:
+            moved = await self._dead_letters.move(
+                stream, entry_id, error=error, kind=DeadLetterKind.POISON, attempts=0
+            )
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            _log.warning("poison_dead_letter_failed", entry_id=entry_id.decode(), error=str(exc))
+            return  # still pending: the next owner or reclaim sees it again
+        if moved:
+            self._metrics.dead_lettered += 1
+        _log.warning("poison_entry", stream=stream, entry_id=entry_id.decode(), error=error)
+
+
+def _apply_attempts_record(envelope: Envelope, record: bytes) -> None:
+    failed, _, next_ms = record.partition(b":")
+    try:
+        envelope.failed_attempts = int(failed)
+        wait = (int(next_ms or 0) - time.time_ns() // 1_000_000) / 1000
+    except ValueError:
+        return
+    envelope.had_failures = True
+    if wait > 0:
+        envelope.not_before = time.monotonic() + wait

@@ -1,0 +1,140 @@
+"""The generic webhook deliverer: POST each message as JSON to one URL, over httpx.
+
+Body: ``{"id", "tenant", "conversation", "recipient", "priority", "created_ms",
+"metadata", "payload"}`` with the payload passed through undecoded. Headers:
+``Idempotency-Key: <message id>`` (so a provider can drop the rare redelivery) and the
+W3C ``traceparent`` of the delivery span.
+
+Outcomes: 2xx delivered (provider id from the body's ``id``/``message_id``/``sid``);
+429 throttled (Retry-After honoured, no attempt used); 408, 5xx, timeouts and connection
+errors retryable; every other status permanent.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import httpx
+import msgspec
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from streams.deliverer import DeliveryResult
+from streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
+from streams.message import Message
+from streams.telemetry import inject_context, tracer, tracing_enabled
+
+__all__ = ("WebhookDeliverer", "parse_retry_after")
+
+
+class _Body(msgspec.Struct):
+    id: str
+    tenant: str
+    conversation: str
+    recipient: str
+    priority: str
+    created_ms: int
+    metadata: dict[str, str]
+    payload: msgspec.Raw
+
+
+class _Reply(msgspec.Struct):
+    id: str | None = None
+    message_id: str | None = None
+    sid: str | None = None
+
+
+_encoder = msgspec.json.Encoder()
+_reply_decoder = msgspec.json.Decoder(_Reply)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class WebhookDeliverer:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        max_connections: int = 100,
+        headers: dict[str, str] | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"webhook url must start with http:// or https://, got {url!r}")
+        self.url = url
+        self._client = client or httpx.AsyncClient(
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            headers=headers,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def deliver(self, message: Message) -> DeliveryResult:
+        body = _encoder.encode(
+            _Body(message.id, message.tenant, message.conversation, message.recipient,
+                  message.priority.value, message.created_ms, message.metadata,
+                  msgspec.Raw(message.payload))
+        )
+        headers = {"content-type": "application/json", "idempotency-key": message.id}
+        if not tracing_enabled():
+            return await self._post(body, headers)
+        with tracer().start_as_current_span("POST", kind=SpanKind.CLIENT) as span:
+            span.set_attributes({"http.request.method": "POST", "url.full": self.url})
+            headers.update(inject_context())
+            try:
+                result = await self._post(body, headers, span_status=span.set_attribute)
+            except Exception as exc:
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                raise
+            return result
+
+    async def _post(self, body: bytes, headers: dict[str, str], span_status: object = None) -> DeliveryResult:
+        try:
+            response = await self._client.post(self.url, content=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise RetryableDeliveryError(f"timeout: {exc!r}", kind="timeout") from exc
+        except httpx.TransportError as exc:
+            raise RetryableDeliveryError(f"connection: {exc!r}", kind="connection") from exc
+        if callable(span_status):
+            span_status("http.response.status_code", response.status_code)
+        return _classify(response)
+
+
+def _classify(response: httpx.Response) -> DeliveryResult:
+    status = response.status_code
+    if 200 <= status < 300:
+        return DeliveryResult(_provider_id(response.content))
+    text = response.text[:500]
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    if status == 429:
+        raise ThrottledError(f"HTTP 429: {text}", retry_after=retry_after)
+    if status == 408 or status >= 500:
+        raise RetryableDeliveryError(f"HTTP {status}: {text}", retry_after=retry_after, kind=f"http_{status}")
+    raise PermanentDeliveryError(f"HTTP {status}: {text}", kind=f"http_{status}")
+
+
+def _provider_id(content: bytes) -> str | None:
+    if not content:
+        return None
+    try:
+        reply = _reply_decoder.decode(content)
+    except msgspec.DecodeError:
+        return None
+    return reply.id or reply.message_id or reply.sid

@@ -1,0 +1,233 @@
+"""The worker: owns partitions by lease and delivers their messages in conversation order.
+
+Lifecycle (``run``): register and take partitions -> deliver -> on stop (SIGTERM/SIGINT,
+``request_stop()``, or burst mode finding nothing left) shut down in a fixed order:
+
+1. leave the live-worker set, so the others take our partitions on their next tick;
+2. stop reading and forget queued (not yet started) entries: they stay pending in Redis;
+3. let in-flight deliveries finish, up to ``shutdown_grace`` seconds, then cancel them;
+4. flush acknowledgements, release every lease (the others need not wait for it to expire);
+5. close the deliverer and the Redis client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+
+import redis.exceptions
+import structlog
+from redis.asyncio import Redis
+
+from consumers.acknowledger import Acknowledger
+from consumers.backlog import measure_backlog
+from consumers.conversation_scheduler import ConversationScheduler
+from consumers.dead_letters import DeadLetters
+from consumers.delivery import DeliveryRunner
+from consumers.envelope import PartitionState
+from consumers.metrics import WorkerMetrics
+from consumers.ownership import Ownership
+from consumers.partition_lease import LeaseTable
+from consumers.partition_reader import PartitionReader
+from consumers.stream_maintenance import StreamMaintenance
+from consumers.systemd_notify import notify
+from streams.deliverer import Deliverer
+from streams.keys import Keys
+from streams.redis_client import check_partitions, create_client
+from streams.scripts import Scripts
+from streams.settings import Settings
+
+__all__ = ("Worker",)
+
+_log = structlog.get_logger(__name__)
+_PROMOTE_INTERVAL = 0.2
+_TRIM_INTERVAL = 10.0
+_BURST_CHECK_INTERVAL = 0.2
+
+
+def _new_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """One worker process's delivery engine. ``await worker.run()`` until stopped."""
+
+    def __init__(
+        self,
+        deliverer: Deliverer,
+        settings: Settings | None = None,
+        *,
+        client: Redis | None = None,
+        burst: bool = False,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        self.worker_id = worker_id or _new_worker_id()
+        self.burst = burst
+        self.metrics = WorkerMetrics()
+        self.keys = Keys(self.settings.namespace, self.settings.partitions)
+        self._owns_client = client is None
+        self.client = client if client is not None else create_client(self.settings)
+        self.deliverer = deliverer
+        self._stop = asyncio.Event()
+        self._readers: dict[int, asyncio.Task[None]] = {}
+        self._build_parts()
+
+    def _build_parts(self) -> None:
+        settings, client, keys = self.settings, self.client, self.keys
+        scripts = Scripts(client)
+        self.acknowledger = Acknowledger(client, keys)
+        dead_letters = DeadLetters(scripts, keys, self.worker_id)
+        runner = DeliveryRunner(
+            settings=settings, client=client, keys=keys, deliverer=self.deliverer,
+            acknowledger=self.acknowledger, dead_letters=dead_letters, metrics=self.metrics,
+        )
+        self.scheduler = ConversationScheduler(
+            runner, settings.concurrency, buffer_limit=2 * settings.read_count
+        )
+        self._reader = PartitionReader(
+            client=client, keys=keys, consumer=self.worker_id, read_count=settings.read_count,
+            block_ms=max(10, min(1000, round(settings.lease_renew_interval * 500))),
+            scheduler=self.scheduler, dead_letters=dead_letters, metrics=self.metrics,
+        )
+        self.ownership = Ownership(
+            client=client, keys=keys, leases=LeaseTable(client, scripts, keys, settings.lease_ttl),
+            worker_id=self.worker_id, lease_ttl=settings.lease_ttl,
+            start=self._start_partition, drop=self._drop_partition, drain=self._drain_partition,
+        )
+        self._maintenance = StreamMaintenance(client, scripts, keys, self.worker_id)
+
+    def request_stop(self) -> None:
+        """Begin a graceful shutdown (what SIGTERM does)."""
+        self._stop.set()
+
+    # -- partitions ---------------------------------------------------------------------
+
+    def _start_partition(self, state: PartitionState) -> None:
+        task = asyncio.create_task(self._read_partition(state))
+        self._readers[state.partition] = task
+
+    async def _read_partition(self, state: PartitionState) -> None:
+        try:
+            await self._reader.run(state)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("partition_reader_failed", partition=state.partition)
+            self._drop_partition(state)  # its lease lapses; this or another worker retakes it
+
+    def _drop_partition(self, state: PartitionState) -> None:
+        self.metrics.dropped_on_handover += self.scheduler.drop_partition(state)
+        task = self._readers.get(state.partition)
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def _drain_partition(self, state: PartitionState) -> None:
+        self._drop_partition(state)
+        deadline = time.monotonic() + self.settings.send_timeout + 1
+        while state.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await self.acknowledger.drain()
+
+    # -- loops --------------------------------------------------------------------------
+
+    async def _ownership_loop(self) -> None:
+        interval = min(0.5, self.settings.lease_renew_interval)
+        while True:
+            try:
+                await self.ownership.tick()
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+                # The fence keeps us from sending once our leases may have lapsed.
+                _log.warning("ownership_tick_failed", error=str(exc))
+            await asyncio.sleep(interval)
+
+    async def _maintenance_loop(self) -> None:
+        last_trim = time.monotonic()
+        while True:
+            await asyncio.sleep(_PROMOTE_INTERVAL)
+            try:
+                await self._maintenance.promote_due(self.ownership.held.values())
+                if time.monotonic() - last_trim >= _TRIM_INTERVAL:
+                    last_trim = time.monotonic()
+                    for state in list(self.ownership.held.values()):
+                        await self._maintenance.trim(state)
+            except Exception as exc:  # noqa: BLE001 - housekeeping must not kill the worker
+                _log.warning("maintenance_failed", error=str(exc))
+
+    async def _metrics_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.metrics_interval)
+            _log.info("metrics", worker=self.worker_id, partitions=sorted(self.ownership.held),
+                      **self.metrics.snapshot())
+
+    async def _burst_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_BURST_CHECK_INTERVAL)
+            if not self.scheduler.idle:
+                continue
+            backlog = await measure_backlog(self.client, self.keys)
+            if backlog.drained and self.scheduler.idle:
+                _log.info("burst_done", delivered=self.metrics.delivered)
+                self._stop.set()
+                return
+
+    # -- run ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Deliver until stopped; returns after a complete, orderly shutdown."""
+        await check_partitions(self.client, self.keys)
+        _log.info("worker_started", worker=self.worker_id, burst=self.burst,
+                  partitions=self.keys.partitions, concurrency=self.settings.concurrency)
+        background = [
+            asyncio.create_task(self.acknowledger.run(), name="acks"),
+            asyncio.create_task(self.scheduler.run(), name="lanes"),
+            asyncio.create_task(self._ownership_loop(), name="ownership"),
+            asyncio.create_task(self._maintenance_loop(), name="maintenance"),
+            asyncio.create_task(self._metrics_loop(), name="metrics"),
+        ]
+        if self.burst:
+            background.append(asyncio.create_task(self._burst_loop(), name="burst"))
+        notify("READY=1")
+        stop = asyncio.create_task(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait([stop, *background], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stop and not task.cancelled() and task.exception():
+                    _log.error("worker_task_failed", task=task.get_name(), exc_info=task.exception())
+        finally:
+            notify("STOPPING=1")
+            await self._shutdown(background)
+            stop.cancel()
+
+    async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
+        by_name = {task.get_name(): task for task in background}
+        await _cancel(by_name.pop("ownership"))
+        with contextlib.suppress(Exception):
+            await self.ownership.leave()
+        for state in list(self.ownership.held.values()):
+            self._drop_partition(state)
+        await _cancel(*self._readers.values())
+        deadline = time.monotonic() + self.settings.shutdown_grace
+        while self.metrics.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await _cancel(by_name.pop("lanes"))
+        with contextlib.suppress(Exception):
+            await self.acknowledger.drain()
+            await self.ownership.release_all()
+        await _cancel(*by_name.values())
+        _log.info("worker_stopped", worker=self.worker_id, **self.metrics.snapshot())
+        await self.deliverer.aclose()
+        if self._owns_client:
+            await self.client.aclose()
+
+
+async def _cancel(*tasks: asyncio.Task[None]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
