@@ -1,0 +1,3 @@
+"""Operating relayq: the ``relayq`` CLI, the demo and its local provider."""
+
+__all__ = ()

@@ -1,0 +1,222 @@
+"""A local HTTP provider on 127.0.0.1 for the demo, tests and benchmarks.
+
+It accepts the webhook deliverer's POSTs, records what it accepted, and misbehaves on
+purpose as configured:
+
+- ``fail_rate``: share of requests answered 503 (retryable);
+- ``throttle_rate``: share answered 429 with ``Retry-After: retry_after``;
+- ``latency``: seconds to wait before answering;
+- recipients starting ``reject-`` are answered 400 (permanent), ``down-`` always 500.
+
+``GET /received`` returns the accepted deliveries as JSON, ``GET /stats`` the counters.
+A minimal HTTP/1.1 server on asyncio streams (keep-alive, Content-Length bodies only):
+it stays out of the measurements it serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import msgspec
+
+__all__ = ("Delivery", "LocalProvider", "ProviderBehaviour", "ProviderThread")
+
+
+class ProviderBehaviour(msgspec.Struct, kw_only=True):
+    fail_rate: float = 0.0
+    throttle_rate: float = 0.0
+    retry_after: float = 1.0
+    latency: float = 0.0
+    seed: int | None = None
+
+
+class Delivery(msgspec.Struct, frozen=True, array_like=True):
+    """One accepted request, in arrival order."""
+
+    tenant: str
+    conversation: str
+    message_id: str
+    created_ms: int
+    received_ns: int
+
+
+class _Body(msgspec.Struct):
+    id: str
+    tenant: str
+    conversation: str
+    recipient: str
+    created_ms: int
+
+
+_decoder = msgspec.json.Decoder(_Body)
+_encoder = msgspec.json.Encoder()
+
+
+@dataclasses.dataclass
+class _Counters:
+    requests: int = 0
+    accepted: int = 0
+    failed: int = 0
+    throttled: int = 0
+    rejected: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    tenant_in_flight: Counter[str] = dataclasses.field(default_factory=Counter)
+    max_tenant_in_flight: Counter[str] = dataclasses.field(default_factory=Counter)
+
+
+class LocalProvider:
+    """The server; ``await start()`` inside a running loop, ``await stop()`` to end it."""
+
+    def __init__(self, behaviour: ProviderBehaviour | None = None, port: int = 0) -> None:
+        self.behaviour = behaviour or ProviderBehaviour()
+        self._random = random.Random(self.behaviour.seed)
+        self._port = port
+        self._server: asyncio.Server | None = None
+        self.deliveries: list[Delivery] = []
+        self.counters = _Counters()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "provider not started"
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/deliver"
+
+    async def start(self) -> LocalProvider:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self._port, backlog=1024)
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request_line = await reader.readline()
+                if not request_line:
+                    return
+                method, path, _ = request_line.decode("latin-1").split(" ", 2)
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                body = await reader.readexactly(length) if length else b""
+                status, headers, payload = await self._respond(method, path, body)
+                head = f"HTTP/1.1 {status} X\r\ncontent-length: {len(payload)}\r\n"
+                head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                writer.write(head.encode() + b"content-type: application/json\r\n\r\n" + payload)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            return
+        finally:
+            writer.close()
+
+    async def _respond(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        if method == "GET" and path == "/received":
+            return 200, {}, _encoder.encode(self.deliveries)
+        if method == "GET" and path == "/stats":
+            return 200, {}, _encoder.encode(self.stats())
+        if method != "POST":
+            return 404, {}, b'{"error":"not found"}'
+        try:
+            message = _decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            return 400, {}, _encoder.encode({"error": str(exc)})
+        return await self._deliver(message)
+
+    async def _deliver(self, message: _Body) -> tuple[int, dict[str, str], bytes]:
+        counters, behaviour = self.counters, self.behaviour
+        counters.requests += 1
+        counters.in_flight += 1
+        counters.max_in_flight = max(counters.max_in_flight, counters.in_flight)
+        tenant = message.tenant
+        counters.tenant_in_flight[tenant] += 1
+        if counters.tenant_in_flight[tenant] > counters.max_tenant_in_flight[tenant]:
+            counters.max_tenant_in_flight[tenant] = counters.tenant_in_flight[tenant]
+        try:
+            if behaviour.latency:
+                await asyncio.sleep(behaviour.latency)
+            return self._decide(message)
+        finally:
+            counters.in_flight -= 1
+            counters.tenant_in_flight[tenant] -= 1
+
+    def _decide(self, message: _Body) -> tuple[int, dict[str, str], bytes]:
+        counters, behaviour = self.counters, self.behaviour
+        if message.recipient.startswith("reject-"):
+            counters.rejected += 1
+            return 400, {}, b'{"error":"invalid recipient"}'
+        if message.recipient.startswith("down-"):
+            counters.failed += 1
+            return 500, {}, b'{"error":"recipient unreachable"}'
+        roll = self._random.random()
+        if roll < behaviour.throttle_rate:
+            counters.throttled += 1
+            return 429, {"retry-after": f"{behaviour.retry_after:g}"}, b'{"error":"slow down"}'
+        if roll < behaviour.throttle_rate + behaviour.fail_rate:
+            counters.failed += 1
+            return 503, {}, b'{"error":"try again"}'
+        counters.accepted += 1
+        self.deliveries.append(
+            Delivery(message.tenant, message.conversation, message.id, message.created_ms,
+                     time.time_ns())
+        )
+        return 200, {}, _encoder.encode({"id": f"prov-{counters.accepted}"})
+
+    def stats(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "requests": c.requests, "accepted": c.accepted, "failed": c.failed,
+            "throttled": c.throttled, "rejected": c.rejected, "max_in_flight": c.max_in_flight,
+            "max_tenant_in_flight": dict(c.max_tenant_in_flight),
+        }
+
+
+class ProviderThread:
+    """A LocalProvider on its own event loop in a daemon thread (for sync callers, tests)."""
+
+    def __init__(self, behaviour: ProviderBehaviour | None = None, port: int = 0) -> None:
+        self.provider = LocalProvider(behaviour, port)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def start(self) -> ProviderThread:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.provider.start(), self._loop).result(10)
+        return self
+
+    @property
+    def url(self) -> str:
+        return self.provider.url
+
+    def deliveries(self) -> list[Delivery]:
+        """A snapshot of what was accepted so far, in arrival order."""
+        return asyncio.run_coroutine_threadsafe(self._snapshot(), self._loop).result(10)
+
+    async def _snapshot(self) -> list[Delivery]:
+        return list(self.provider.deliveries)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.provider.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def __enter__(self) -> ProviderThread:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -1,0 +1,55 @@
+"""``relayq worker``: run one worker process until SIGTERM/SIGINT (or, with --burst, until done).
+
+The first SIGTERM/SIGINT starts a graceful shutdown; a second one cancels at once
+(in-flight deliveries are then redelivered by the next owner).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+
+from consumers.deliverer_factory import build_deliverer
+from consumers.worker import Worker
+from streams.redis_client import create_client
+from streams.settings import Settings
+
+__all__ = ("run_worker",)
+
+_log = structlog.get_logger(__name__)
+
+
+async def _serve(settings: Settings, burst: bool) -> int:
+    client = create_client(settings)
+    deliverer = build_deliverer(settings, client)
+    worker = Worker(deliverer, settings, client=client, burst=burst)
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        _log.info("signal", signal=signal.Signals(signum).name, count=signals_seen)
+        if signals_seen == 1:
+            worker.request_stop()
+        elif main is not None:
+            main.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await worker.run()
+    finally:
+        await client.aclose()
+    return 0
+
+
+def run_worker(settings: Settings, *, burst: bool = False) -> int:
+    """Run a worker in this process; returns the exit code."""
+    try:
+        return asyncio.run(_serve(settings, burst))
+    except asyncio.CancelledError:
+        return 130
