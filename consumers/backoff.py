@@ -16,7 +16,7 @@ def retry_delay(
     of many conversations spread out but never come sooner than half the nominal delay.
     """
     nominal = min(maximum, base * (2 ** max(0, failed_attempts - 1)))
-    delay = nominal / 2 + random.uniform(0, nominal / 2)
+    delay: float = nominal / 2 + random.uniform(0, nominal / 2)
     if retry_after is not None:
         delay = max(delay, min(retry_after, maximum))
     return delay

@@ -28,7 +28,9 @@ _YIELD_EVERY = 64
 class Conversation:
     __slots__ = ("entries", "key", "priority", "state")
 
-    def __init__(self, key: tuple[str, str, str], priority: Priority, state: PartitionState) -> None:
+    def __init__(
+        self, key: tuple[str, str, str], priority: Priority, state: PartitionState
+    ) -> None:
         self.key = key
         self.priority = priority
         self.state = state
@@ -102,10 +104,14 @@ class ConversationScheduler:
         if state.buffered >= self._buffer_limit:
             state.room.clear()
 
-    async def wait_for_room(self, state: PartitionState) -> None:
-        """Back-pressure for a partition's reader: wait while too much of it is in memory."""
+    async def wait_for_room(self, state: PartitionState) -> bool:
+        """Back-pressure for a partition's reader: wait while too much of it is in memory.
+
+        Returns whether the partition is still ours to read.
+        """
         while state.buffered >= self._buffer_limit and state.active:
             await state.room.wait()
+        return state.active
 
     def drop_partition(self, state: PartitionState) -> int:
         """Forget the queued entries of a partition being given up; returns how many.

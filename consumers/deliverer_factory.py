@@ -27,7 +27,9 @@ def build_deliverer(settings: Settings, client: Redis) -> Deliverer:
                 "use RELAYQ_DELIVERER=sink to record deliveries in Redis instead"
             )
         return WebhookDeliverer(
-            settings.webhook_url, timeout=settings.send_timeout, max_connections=settings.concurrency
+            settings.webhook_url,
+            timeout=settings.send_timeout,
+            max_connections=settings.concurrency,
         )
     if name == "sink":
         return SinkDeliverer(client, settings.namespace)

@@ -70,7 +70,7 @@ class DeliveryRunner:
             return self._throttled(envelope, exc)
         except PermanentDeliveryError as exc:
             return await self._dead_letter(envelope, exc.reason, DeadLetterKind.PERMANENT, 1)
-        except Exception as exc:  # noqa: BLE001 - any other failure is retryable by contract
+        except Exception as exc:
             return await self._failed(envelope, exc)
         finally:
             self._metrics.finished(tenant)
@@ -89,15 +89,17 @@ class DeliveryRunner:
         with tracer().start_as_current_span(
             "relayq deliver", context=producer, kind=SpanKind.CONSUMER, links=links
         ) as span:
-            span.set_attributes({
-                "messaging.system": "relayq",
-                "messaging.destination.name": envelope.stream,
-                "messaging.message.id": message.id,
-                "relayq.partition": envelope.state.partition,
-                "relayq.tenant": message.tenant,
-                "relayq.conversation": message.conversation,
-                "relayq.attempt": envelope.failed_attempts + 1,
-            })
+            span.set_attributes(
+                {
+                    "messaging.system": "relayq",
+                    "messaging.destination.name": envelope.stream,
+                    "messaging.message.id": message.id,
+                    "relayq.partition": envelope.state.partition,
+                    "relayq.tenant": message.tenant,
+                    "relayq.conversation": message.conversation,
+                    "relayq.attempt": envelope.failed_attempts + 1,
+                }
+            )
             async with asyncio.timeout(self._timeout):
                 await self._deliverer.deliver(message)
 
@@ -121,8 +123,14 @@ class DeliveryRunner:
         delay = retry_delay(attempts, self._settings.backoff_base, self._settings.backoff_max, hint)
         self._metrics.retried += 1
         await self._record_failure(envelope, delay)
-        _log.info("delivery_retry", message_id=envelope.message.id, attempt=attempts,
-                  error_kind=kind, error=reason, retry_in=round(delay, 3))
+        _log.info(
+            "delivery_retry",
+            message_id=envelope.message.id,
+            attempt=attempts,
+            error_kind=kind,
+            error=reason,
+            retry_in=round(delay, 3),
+        )
         return delay
 
     async def _record_failure(self, envelope: Envelope, delay: float) -> None:
@@ -147,6 +155,12 @@ class DeliveryRunner:
             return _REDIS_RETRY
         if moved:
             self._metrics.dead_lettered += 1
-            _log.warning("dead_lettered", message_id=envelope.message.id, kind=kind,
-                         attempts=attempts, error=error, tenant=envelope.message.tenant)
+            _log.warning(
+                "dead_lettered",
+                message_id=envelope.message.id,
+                kind=kind,
+                attempts=attempts,
+                error=error,
+                tenant=envelope.message.tenant,
+            )
         return None

@@ -60,7 +60,6 @@ class PartitionReader:
         self._scheduler = scheduler
         self._dead_letters = dead_letters
         self._metrics = metrics
-        self.last_read_empty: dict[int, bool] = {}
 
     async def run(self, state: PartitionState) -> None:
         """Read the partition until cancelled or the state goes inactive."""
@@ -69,14 +68,14 @@ class PartitionReader:
         for stream in streams:
             await self._reclaim(state, stream)
         cursors = dict.fromkeys(streams, ">")
-        while state.active:
-            await self._scheduler.wait_for_room(state)
-            if not state.active:
-                break
-            reply = await self._client.xreadgroup(
-                GROUP, self._consumer, cursors, count=self._count, block=self._block_ms  # type: ignore[arg-type]
+        while await self._scheduler.wait_for_room(state):
+            reply: list[Any] = await self._client.xreadgroup(  # type: ignore[assignment]
+                GROUP,
+                self._consumer,
+                cursors,  # type: ignore[arg-type]
+                count=self._count,
+                block=self._block_ms,
             )
-            self.last_read_empty[state.partition] = not reply
             for stream_name, entries in reply or ():
                 await self._feed(state, stream_name.decode(), entries, {})
 
@@ -94,10 +93,12 @@ class PartitionReader:
             if gone:  # deleted from the stream while pending: nothing left to deliver
                 await self._client.xack(stream, GROUP, *gone)
             if live:
-                attempts = await self._client.hmget(
+                attempts: list[bytes | None] = await self._client.hmget(  # type: ignore[assignment]
                     self._keys.attempts(state.partition), [entry_id for entry_id, _ in live]
                 )
-                await self._feed(state, stream, live, dict(zip([e for e, _ in live], attempts, strict=True)))
+                await self._feed(
+                    state, stream, live, dict(zip([e for e, _ in live], attempts, strict=True))
+                )
             if cursor in (b"0-0", "0-0"):
                 return
 

@@ -41,7 +41,11 @@ class StreamMaintenance:
             for state in held:
                 p = state.partition
                 await self._scripts.promote_due(
-                    keys=(self._keys.delayed(p), self._keys.delayed_data(p), *self._keys.streams(p)),
+                    keys=(
+                        self._keys.delayed(p),
+                        self._keys.delayed_data(p),
+                        *self._keys.streams(p),
+                    ),
                     args=(now_ms, _PROMOTE_BATCH),
                     client=pipe,
                 )

@@ -79,7 +79,9 @@ class WebhookDeliverer:
         self.url = url
         self._client = client or httpx.AsyncClient(
             timeout=timeout,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
             headers=headers,
         )
 
@@ -88,9 +90,16 @@ class WebhookDeliverer:
 
     async def deliver(self, message: Message) -> DeliveryResult:
         body = _encoder.encode(
-            _Body(message.id, message.tenant, message.conversation, message.recipient,
-                  message.priority.value, message.created_ms, message.metadata,
-                  msgspec.Raw(message.payload))
+            _Body(
+                message.id,
+                message.tenant,
+                message.conversation,
+                message.recipient,
+                message.priority.value,
+                message.created_ms,
+                message.metadata,
+                msgspec.Raw(message.payload),
+            )
         )
         headers = {"content-type": "application/json", "idempotency-key": message.id}
         if not tracing_enabled():
@@ -105,7 +114,9 @@ class WebhookDeliverer:
                 raise
             return result
 
-    async def _post(self, body: bytes, headers: dict[str, str], span_status: object = None) -> DeliveryResult:
+    async def _post(
+        self, body: bytes, headers: dict[str, str], span_status: object = None
+    ) -> DeliveryResult:
         try:
             response = await self._client.post(self.url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
@@ -126,7 +137,9 @@ def _classify(response: httpx.Response) -> DeliveryResult:
     if status == 429:
         raise ThrottledError(f"HTTP 429: {text}", retry_after=retry_after)
     if status == 408 or status >= 500:
-        raise RetryableDeliveryError(f"HTTP {status}: {text}", retry_after=retry_after, kind=f"http_{status}")
+        raise RetryableDeliveryError(
+            f"HTTP {status}: {text}", retry_after=retry_after, kind=f"http_{status}"
+        )
     raise PermanentDeliveryError(f"HTTP {status}: {text}", kind=f"http_{status}")
 
 

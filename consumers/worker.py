@@ -83,21 +83,36 @@ class Worker:
         self.acknowledger = Acknowledger(client, keys)
         dead_letters = DeadLetters(scripts, keys, self.worker_id)
         runner = DeliveryRunner(
-            settings=settings, client=client, keys=keys, deliverer=self.deliverer,
-            acknowledger=self.acknowledger, dead_letters=dead_letters, metrics=self.metrics,
+            settings=settings,
+            client=client,
+            keys=keys,
+            deliverer=self.deliverer,
+            acknowledger=self.acknowledger,
+            dead_letters=dead_letters,
+            metrics=self.metrics,
         )
         self.scheduler = ConversationScheduler(
             runner, settings.concurrency, buffer_limit=2 * settings.read_count
         )
         self._reader = PartitionReader(
-            client=client, keys=keys, consumer=self.worker_id, read_count=settings.read_count,
+            client=client,
+            keys=keys,
+            consumer=self.worker_id,
+            read_count=settings.read_count,
             block_ms=max(10, min(1000, round(settings.lease_renew_interval * 500))),
-            scheduler=self.scheduler, dead_letters=dead_letters, metrics=self.metrics,
+            scheduler=self.scheduler,
+            dead_letters=dead_letters,
+            metrics=self.metrics,
         )
         self.ownership = Ownership(
-            client=client, keys=keys, leases=LeaseTable(client, scripts, keys, settings.lease_ttl),
-            worker_id=self.worker_id, lease_ttl=settings.lease_ttl,
-            start=self._start_partition, drop=self._drop_partition, drain=self._drain_partition,
+            client=client,
+            keys=keys,
+            leases=LeaseTable(client, scripts, keys, settings.lease_ttl),
+            worker_id=self.worker_id,
+            lease_ttl=settings.lease_ttl,
+            start=self._start_partition,
+            drop=self._drop_partition,
+            drain=self._drain_partition,
         )
         self._maintenance = StreamMaintenance(client, scripts, keys, self.worker_id)
 
@@ -140,7 +155,11 @@ class Worker:
         while True:
             try:
                 await self.ownership.tick()
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            except (
+                redis.exceptions.ConnectionError,
+                redis.exceptions.TimeoutError,
+                OSError,
+            ) as exc:
                 # The fence keeps us from sending once our leases may have lapsed.
                 _log.warning("ownership_tick_failed", error=str(exc))
             await asyncio.sleep(interval)
@@ -155,14 +174,18 @@ class Worker:
                     last_trim = time.monotonic()
                     for state in list(self.ownership.held.values()):
                         await self._maintenance.trim(state)
-            except Exception as exc:  # noqa: BLE001 - housekeeping must not kill the worker
+            except Exception as exc:
                 _log.warning("maintenance_failed", error=str(exc))
 
     async def _metrics_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.metrics_interval)
-            _log.info("metrics", worker=self.worker_id, partitions=sorted(self.ownership.held),
-                      **self.metrics.snapshot())
+            _log.info(
+                "metrics",
+                worker=self.worker_id,
+                partitions=sorted(self.ownership.held),
+                **self.metrics.snapshot(),
+            )
 
     async def _burst_loop(self) -> None:
         while True:
@@ -180,8 +203,13 @@ class Worker:
     async def run(self) -> None:
         """Deliver until stopped; returns after a complete, orderly shutdown."""
         await check_partitions(self.client, self.keys)
-        _log.info("worker_started", worker=self.worker_id, burst=self.burst,
-                  partitions=self.keys.partitions, concurrency=self.settings.concurrency)
+        _log.info(
+            "worker_started",
+            worker=self.worker_id,
+            burst=self.burst,
+            partitions=self.keys.partitions,
+            concurrency=self.settings.concurrency,
+        )
         background = [
             asyncio.create_task(self.acknowledger.run(), name="acks"),
             asyncio.create_task(self.scheduler.run(), name="lanes"),
@@ -197,7 +225,9 @@ class Worker:
             done, _ = await asyncio.wait([stop, *background], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if task is not stop and not task.cancelled() and task.exception():
-                    _log.error("worker_task_failed", task=task.get_name(), exc_info=task.exception())
+                    _log.error(
+                        "worker_task_failed", task=task.get_name(), exc_info=task.exception()
+                    )
         finally:
             notify("STOPPING=1")
             await self._shutdown(background)

@@ -33,9 +33,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ops.demo import DemoOptions, run_demo
 
     options = DemoOptions(
-        messages=args.messages, conversations=args.conversations, tenants=args.tenants,
-        workers=args.workers, fail_rate=args.fail_rate, throttle_rate=args.throttle_rate,
-        data_dir=args.data_dir, timeout=args.timeout,
+        messages=args.messages,
+        conversations=args.conversations,
+        tenants=args.tenants,
+        workers=args.workers,
+        fail_rate=args.fail_rate,
+        throttle_rate=args.throttle_rate,
+        data_dir=args.data_dir,
+        timeout=args.timeout,
     )
     return run_demo(options)
 
@@ -43,7 +48,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_provider(args: argparse.Namespace) -> int:
     from ops.provider_command import run_provider
 
-    return run_provider(args.port, args.fail_rate, args.throttle_rate, args.retry_after, args.latency)
+    return run_provider(
+        args.port, args.fail_rate, args.throttle_rate, args.retry_after, args.latency
+    )
 
 
 def _cmd_redis(args: argparse.Namespace) -> int:

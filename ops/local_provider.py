@@ -93,7 +93,9 @@ class LocalProvider:
         return f"http://127.0.0.1:{self.port}/deliver"
 
     async def start(self) -> LocalProvider:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self._port, backlog=1024)
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", self._port, backlog=1024
+        )
         return self
 
     async def stop(self) -> None:
@@ -124,7 +126,9 @@ class LocalProvider:
         finally:
             writer.close()
 
-    async def _respond(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    async def _respond(
+        self, method: str, path: str, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         if method == "GET" and path == "/received":
             return 200, {}, _encoder.encode(self.deliveries)
         if method == "GET" and path == "/stats":
@@ -144,8 +148,9 @@ class LocalProvider:
         counters.max_in_flight = max(counters.max_in_flight, counters.in_flight)
         tenant = message.tenant
         counters.tenant_in_flight[tenant] += 1
-        if counters.tenant_in_flight[tenant] > counters.max_tenant_in_flight[tenant]:
-            counters.max_tenant_in_flight[tenant] = counters.tenant_in_flight[tenant]
+        counters.max_tenant_in_flight[tenant] = max(
+            counters.max_tenant_in_flight[tenant], counters.tenant_in_flight[tenant]
+        )
         try:
             if behaviour.latency:
                 await asyncio.sleep(behaviour.latency)
@@ -171,16 +176,21 @@ class LocalProvider:
             return 503, {}, b'{"error":"try again"}'
         counters.accepted += 1
         self.deliveries.append(
-            Delivery(message.tenant, message.conversation, message.id, message.created_ms,
-                     time.time_ns())
+            Delivery(
+                message.tenant, message.conversation, message.id, message.created_ms, time.time_ns()
+            )
         )
         return 200, {}, _encoder.encode({"id": f"prov-{counters.accepted}"})
 
     def stats(self) -> dict[str, Any]:
         c = self.counters
         return {
-            "requests": c.requests, "accepted": c.accepted, "failed": c.failed,
-            "throttled": c.throttled, "rejected": c.rejected, "max_in_flight": c.max_in_flight,
+            "requests": c.requests,
+            "accepted": c.accepted,
+            "failed": c.failed,
+            "throttled": c.throttled,
+            "rejected": c.rejected,
+            "max_in_flight": c.max_in_flight,
             "max_tenant_in_flight": dict(c.max_tenant_in_flight),
         }
 

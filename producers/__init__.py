@@ -1,10 +1,10 @@
 """The producer SDK: ``Producer`` (asyncio) and ``SyncProducer`` (blocking).
 
-    async with Producer() as producer:
-        message_id = await producer.send(
-            tenant="acme", conversation="c-42", recipient="+15550100",
-            payload={"text": "Your order is ready"}, priority="high",
-        )
+async with Producer() as producer:
+    message_id = await producer.send(
+        tenant="acme", conversation="c-42", recipient="+15550100",
+        payload={"text": "Your order is ready"}, priority="high",
+    )
 """
 
 from producers.async_producer import Producer

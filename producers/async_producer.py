@@ -78,7 +78,7 @@ class Producer:
             if command.uses_script:
                 reply = await self._scripts.enqueue(keys=command.keys, args=command.args)
             else:
-                reply = await self._client.execute_command("XADD", *command.keys, *command.args)
+                reply = await self._client.execute_command("XADD", *command.keys, *command.args)  # type: ignore[no-untyped-call]
         return parse_reply(command, reply)[0]
 
     async def send_many(self, requests: Iterable[SendRequest]) -> list[SendResult]:

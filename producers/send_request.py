@@ -76,7 +76,9 @@ def _due_ms(request: SendRequest, now_ms: int) -> int:
     when = request.not_before
     if isinstance(when, dt.datetime):
         if when.tzinfo is None:
-            raise ValidationError("not_before", "must be timezone-aware (naive datetimes are ambiguous)")
+            raise ValidationError(
+                "not_before", "must be timezone-aware (naive datetimes are ambiguous)"
+            )
         epoch = when.timestamp()
     else:
         epoch = check_seconds("not_before", when)

@@ -39,14 +39,14 @@ def _redis_errors() -> Iterator[None]:
 class SyncProducer:
     """Sends messages into relayq from blocking code; thread-safe (redis-py pools)."""
 
-    def __init__(self, settings: Settings | None = None, *, client: redis.Redis | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, client: redis.Redis | None = None
+    ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
         self.keys = Keys(self.settings.namespace, self.settings.partitions)
         self._owns_client = client is None
         self._client = client if client is not None else create_sync_client(self.settings)
-        self._enqueue = self._client.register_script(
-            script_source("enqueue_with_dedup_or_delay_4")
-        )
+        self._enqueue = self._client.register_script(script_source("enqueue_with_dedup_or_delay_4"))
         self._window_ms = round(self.settings.dedup_window * 1000)
         self._checked = False
 
@@ -79,13 +79,15 @@ class SyncProducer:
             return message_id
 
     def _send_one(self, request: SendRequest, *, trace: bool) -> str:
-        command = enqueue_command(self.keys, prepare(request, self.settings, trace=trace), self._window_ms)
+        command = enqueue_command(
+            self.keys, prepare(request, self.settings, trace=trace), self._window_ms
+        )
         with _redis_errors():
             self._ensure_checked()
             if command.uses_script:
                 reply = self._enqueue(keys=command.keys, args=command.args)
             else:
-                reply = self._client.execute_command("XADD", *command.keys, *command.args)
+                reply = self._client.execute_command("XADD", *command.keys, *command.args)  # type: ignore[no-untyped-call]
         return parse_reply(command, reply)[0]
 
     def send_many(self, requests: Iterable[SendRequest]) -> list[SendResult]:
@@ -110,7 +112,7 @@ class SyncProducer:
                     if command.uses_script:
                         self._enqueue(keys=command.keys, args=command.args, client=pipe)
                     else:
-                        pipe.execute_command("XADD", *command.keys, *command.args)
+                        pipe.execute_command("XADD", *command.keys, *command.args)  # type: ignore[no-untyped-call]
                 replies = pipe.execute(raise_on_error=False)
                 for (index, command), reply in zip(batch, replies, strict=True):
                     if isinstance(reply, Exception):

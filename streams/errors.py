@@ -1,13 +1,13 @@
 """The exceptions relayq raises, as one tree.
 
-    RelayqError
-    ├── ValidationError (also ValueError)    a message or setting is invalid; nothing was written
-    ├── ConfigurationError (also ValueError) settings disagree with what Redis already holds
-    ├── RedisUnavailableError                Redis could not be reached; nothing is known sent
-    └── DeliveryError                        raised by deliverers (see streams.deliverer)
-        ├── RetryableDeliveryError           try again later (5xx, timeout, connection reset)
-        │   └── ThrottledError               the provider asked us to slow down (429)
-        └── PermanentDeliveryError           never retry (4xx other than 408/429)
+RelayqError
+├── ValidationError (also ValueError)    a message or setting is invalid; nothing was written
+├── ConfigurationError (also ValueError) settings disagree with what Redis already holds
+├── RedisUnavailableError                Redis could not be reached; nothing is known sent
+└── DeliveryError                        raised by deliverers (see streams.deliverer)
+    ├── RetryableDeliveryError           try again later (5xx, timeout, connection reset)
+    │   └── ThrottledError               the provider asked us to slow down (429)
+    └── PermanentDeliveryError           never retry (4xx other than 408/429)
 """
 
 from __future__ import annotations

@@ -14,9 +14,29 @@ __all__ = ("new_message_id", "message_id_time_ms")
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE = {c: i for i, c in enumerate(_ALPHABET)}
 _RANDOM_BITS = 80
-_lock = threading.Lock()
-_last_ms = -1
-_last_random = 0
+
+
+class _Generator:
+    """Monotonic ULIDs: within one millisecond the random part counts up."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = -1
+        self._last_random = 0
+
+    def next_value(self) -> int:
+        now_ms = time.time_ns() // 1_000_000
+        with self._lock:
+            if now_ms <= self._last_ms:
+                now_ms = self._last_ms
+                self._last_random = (self._last_random + 1) & ((1 << _RANDOM_BITS) - 1)
+            else:
+                self._last_ms = now_ms
+                self._last_random = int.from_bytes(os.urandom(10), "big")
+            return (now_ms << _RANDOM_BITS) | self._last_random
+
+
+_generator = _Generator()
 
 
 def _encode(value: int, length: int) -> str:
@@ -29,17 +49,7 @@ def _encode(value: int, length: int) -> str:
 
 def new_message_id() -> str:
     """Return a 26-character id that sorts by creation time."""
-    global _last_ms, _last_random
-    now_ms = time.time_ns() // 1_000_000
-    with _lock:
-        if now_ms <= _last_ms:
-            now_ms = _last_ms
-            _last_random = (_last_random + 1) & ((1 << _RANDOM_BITS) - 1)
-        else:
-            _last_ms = now_ms
-            _last_random = int.from_bytes(os.urandom(10), "big")
-        value = (now_ms << _RANDOM_BITS) | _last_random
-    return _encode(value, 26)
+    return _encode(_generator.next_value(), 26)
 
 
 def message_id_time_ms(message_id: str) -> int:

@@ -26,25 +26,30 @@ def resolve_redis_url(settings: Settings) -> str:
     return ensure_embedded_redis(settings.data_path)
 
 
+def _tcp_options(url: str) -> dict[str, bool]:
+    """TCP keep-alive for TCP URLs; unix-socket connections take no such option."""
+    return {} if url.startswith("unix://") else {"socket_keepalive": True}
+
+
 def create_client(settings: Settings, *, max_connections: int | None = None) -> Redis:
     """An asyncio client on raw bytes (no decoding), with keep-alive and health checks."""
+    url = resolve_redis_url(settings)
     return Redis.from_url(
-        resolve_redis_url(settings),
+        url,
         decode_responses=False,
-        socket_keepalive=True,
         health_check_interval=30,
         max_connections=max_connections,
+        **_tcp_options(url),
     )
 
 
 def create_sync_client(settings: Settings) -> redis.Redis:
     """A blocking client, for the synchronous producer and the CLI."""
-    return redis.Redis.from_url(
-        resolve_redis_url(settings), decode_responses=False, socket_keepalive=True
-    )
+    url = resolve_redis_url(settings)
+    return redis.Redis.from_url(url, decode_responses=False, **_tcp_options(url))
 
 
-def _compare(keys: Keys, stored: bytes | None) -> None:
+def _compare(keys: Keys, stored: bytes | str | None) -> None:
     if stored is not None and int(stored) != keys.partitions:
         raise ConfigurationError(
             f"namespace {keys.namespace!r} was created with {int(stored)} partitions but "

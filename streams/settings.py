@@ -51,11 +51,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         _check_positive_int("max_attempts", self.max_attempts, maximum=1000)
         _check_positive_int("concurrency", self.concurrency, maximum=100_000)
         _check_positive_int("read_count", self.read_count, maximum=100_000)
-        for name in ("dedup_window", "backoff_base", "backoff_max", "lease_ttl",
-                     "send_timeout", "shutdown_grace", "metrics_interval"):
+        for name in (
+            "dedup_window",
+            "backoff_base",
+            "backoff_max",
+            "lease_ttl",
+            "send_timeout",
+            "shutdown_grace",
+            "metrics_interval",
+        ):
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:
-                raise ConfigurationError(f"{name} must be a positive number of seconds, got {value}")
+                raise ConfigurationError(
+                    f"{name} must be a positive number of seconds, got {value}"
+                )
         if not self.namespace or any(c in self.namespace for c in "{}: \t\r\n"):
             raise ConfigurationError(
                 f"namespace {self.namespace!r} must be non-empty without braces, colons or spaces"
@@ -88,7 +97,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             try:
                 values[field] = parse(raw)
             except ValueError:
-                raise ConfigurationError(f"{variable}={raw!r} is not a valid {parse.__name__}") from None
+                raise ConfigurationError(
+                    f"{variable}={raw!r} is not a valid {parse.__name__}"
+                ) from None
         values.update(overrides)
         try:
             return cls(**values)

@@ -61,7 +61,7 @@ def check_identifier(field: str, value: object, max_length: int) -> str:
 def check_priority(value: object) -> Priority:
     """One of ``high``, ``normal``, ``low`` (a Priority or its string)."""
     try:
-        return Priority(value)
+        return Priority(value)  # type: ignore[arg-type]  # ValueError covers non-strings
     except ValueError:
         allowed = ", ".join(p.value for p in Priority)
         raise ValidationError("priority", f"{value!r} is not one of {allowed}") from None
