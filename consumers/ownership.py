@@ -82,6 +82,8 @@ class Ownership:
         now = time.monotonic()
         lost.extend(s for s in self.held.values() if s not in lost and now >= s.lease_deadline)
         for state in lost:
+            if not state.active:
+                continue  # being released (drained) right now: _release finishes it
             _log.warning("partition_lost", partition=state.partition)
             self._drop(state)
             self.held.pop(state.partition, None)
