@@ -254,7 +254,7 @@ def run_demo(options: DemoOptions) -> int:
         console.print(f"local provider on {provider}; starting {options.workers} workers ...")
         workers = [
             processes.spawn(
-                [sys.executable, "-m", "ops.cli", "--log-level", "warning", "worker", "--burst"],
+                [sys.executable, "-m", "ops.cli", "--log-level", "error", "worker", "--burst"],
                 env,
             )
             for _ in range(options.workers)
