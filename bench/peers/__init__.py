@@ -1,0 +1,85 @@
+"""Python peers of relayq, run the same way on the same Redis: see :mod:`bench.peers.harness`.
+
+Each peer module exposes ``SPEC`` (a :class:`~bench.peers.harness.PeerSpec`) and
+``run(url, n, concurrency_mode, budget)``; this package keeps the registry and
+:func:`run_peer`, which loads a peer's module only when it runs (their libraries are the
+``bench`` extra: ``pip install -e '.[bench]'``). Peers give no per-conversation order.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from bench.peers.harness import (
+    ORDERING_NOTE,
+    Budget,
+    ConcurrencyMode,
+    PeerResult,
+    PeerSpec,
+    default_budget,
+)
+from bench.peers.harness import run_peer as run_spec
+
+__all__ = (
+    "MODES",
+    "ORDERING_NOTE",
+    "PEERS",
+    "Budget",
+    "ConcurrencyMode",
+    "PeerResult",
+    "PeerSpec",
+    "default_budget",
+    "load_spec",
+    "run_peer",
+)
+
+#: Peer name -> module holding its SPEC, producer and worker.
+PEERS: dict[str, str] = {
+    "bullmq": "bench.peers.bullmq",
+    "arq": "bench.peers.arq",
+    "saq": "bench.peers.saq",
+    "taskiq-redis": "bench.peers.taskiq_redis",
+    "faststream": "bench.peers.faststream",
+    "dramatiq": "bench.peers.dramatiq",
+    "celery": "bench.peers.celery",
+    "rq": "bench.peers.rq",
+}
+
+MODES: tuple[ConcurrencyMode, ...] = ("default", "high")
+
+
+def load_spec(name: str) -> PeerSpec:
+    """The peer's spec (imports its module, and so its library)."""
+    try:
+        module = importlib.import_module(PEERS[name])
+    except KeyError:
+        raise ValueError(f"unknown peer {name!r}; known: {', '.join(PEERS)}") from None
+    spec: PeerSpec = module.SPEC
+    return spec
+
+
+def run_peer(
+    name: str,
+    url: str,
+    n: int,
+    concurrency_mode: ConcurrencyMode = "default",
+    budget: Budget | None = None,
+) -> PeerResult:
+    """Enqueue ``n`` ~200-byte messages with peer ``name``, drain them with one worker process.
+
+    Returns a :class:`PeerResult` (with ``error`` set, not raised, when the peer's library is
+    missing or its producer fails); ``partial`` when the time budget cut the run short.
+    """
+    try:
+        spec = load_spec(name)
+    except ImportError as exc:
+        return PeerResult(
+            peer=name,
+            version="not installed",
+            mode=concurrency_mode,
+            concurrency=0,
+            worker="",
+            n=n,
+            error=f"import failed: {exc}",
+        )
+    return run_spec(spec, url, n, concurrency_mode, budget)
