@@ -25,10 +25,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.ceilings import CeilingResult, run_ceilings
-from bench.peers import MODES, PEERS, PeerResult, default_budget, run_peer
+from bench.peers import MODES, ORDERING_NOTE, PEERS, PeerResult, default_budget, run_peer
 from streams.redis_server import RedisServer
 
-__all__ = ("PeersOnlyReport", "main", "peers_table", "ceilings_table", "run")
+__all__ = ("PeersOnlyReport", "ceilings_table", "main", "peers_table", "run", "workers_table")
 
 QUICK_N = 2_000
 DEFAULT_N = 10_000
@@ -133,43 +133,37 @@ def ceilings_table(results: Sequence[CeilingResult]) -> Table:
 
 
 def peers_table(results: Sequence[PeerResult], consume_ceiling: float | None = None) -> Table:
-    table = Table(title="Peers: one worker process, no-op job, ~200-byte payload")
-    columns = (
-        "peer",
-        "version",
-        "mode",
-        "worker",
-        "enqueue/s",
-        "bulk/s",
-        "processed",
-        "msgs/s",
-        "of ceiling",
-        "startup s",
-        "status",
-        "order",
-    )
+    """Rates per peer and mode; 'of ceiling' is msgs/s over the raw consume ceiling."""
+    table = Table(title="Peers: one worker process, no-op job, ~200-byte payload (msgs/s)")
+    columns = ("peer", "mode (conc.)", "enqueue/s", "bulk/s", "processed", "msgs/s",
+               "of ceiling", "startup s", "status", "order/conv.")  # fmt: skip
     for column in columns:
-        left = column in ("peer", "version", "mode", "worker", "status", "order")
+        left = column in ("peer", "mode (conc.)", "status", "order/conv.")
         table.add_column(column, justify="left" if left else "right")
     for r in results:
-        share = (
-            f"{r.process_rate / consume_ceiling:.1%}" if consume_ceiling and r.process_rate else "-"
-        )
-        status = _status(r) if not r.error else f"error: {r.error.strip().splitlines()[-1][:60]}"
+        share = "-"
+        if consume_ceiling and r.process_rate:
+            share = f"{r.process_rate / consume_ceiling:.1%}"
+        status = _status(r)
+        if r.error:
+            status = f"error: {r.error.strip().splitlines()[-1][:40]}"
         table.add_row(
-            r.peer,
-            r.version,
-            r.mode,
-            r.worker,
-            _rate(r.enqueue_rate),
-            _rate(r.bulk_enqueue_rate),
-            f"{r.processed:,}/{r.enqueued:,}",
-            _rate(r.process_rate),
-            share,
-            f"{r.startup_s:.1f}",
-            status,
-            r.ordering,
-        )
+            r.peer, f"{r.mode} ({r.concurrency})", _rate(r.enqueue_rate),
+            _rate(r.bulk_enqueue_rate), f"{r.processed:,}/{r.enqueued:,}",
+            _rate(r.process_rate), share, f"{r.startup_s:.1f}", status,
+            "none" if r.ordering == ORDERING_NOTE else r.ordering,
+        )  # fmt: skip
+    return table
+
+
+def workers_table(results: Sequence[PeerResult]) -> Table:
+    """What ran for each peer: version, worker command per mode, bulk API, notes."""
+    table = Table(title="Peer setups")
+    for column in ("peer", "version", "mode", "worker", "bulk API", "notes"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        notes = str(r.extra.get("notes", ""))
+        table.add_row(r.peer, r.version, r.mode, r.worker, r.bulk_api or "none", notes)
     return table
 
 
@@ -187,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     modes = args.modes.split(",")
     if unknown or any(m not in MODES for m in modes):
         parser.error(f"unknown peer or mode: {unknown or modes}")
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=150)
     report = run(
         quick=args.quick,
         n=args.n,
@@ -200,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(ceilings_table(report.ceilings))
     consume = next((c.rate for c in report.ceilings if CONSUME_CEILING in c.name), None)
     console.print(peers_table(report.peers, consume))
+    console.print(workers_table(report.peers))
     console.print(
         f"N={report.n:,} per run, Python {report.python}, Redis {report.redis_version}, "
         f"{report.machine}; {report.seconds:.0f} s. 'of ceiling' = msgs/s over the redis.asyncio "

@@ -4,21 +4,18 @@ Each peer module exposes ``SPEC`` (a :class:`~bench.peers.harness.PeerSpec`) and
 ``run(url, n, concurrency_mode, budget)``; this package keeps the registry and
 :func:`run_peer`, which loads a peer's module only when it runs (their libraries are the
 ``bench`` extra: ``pip install -e '.[bench]'``). Peers give no per-conversation order.
+
+Importing this package is cheap on purpose (the harness loads on first use): rq's default
+worker imports the job module, and so this package, in every forked work horse.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
-from bench.peers.harness import (
-    ORDERING_NOTE,
-    Budget,
-    ConcurrencyMode,
-    PeerResult,
-    PeerSpec,
-    default_budget,
-)
-from bench.peers.harness import run_peer as run_spec
+if TYPE_CHECKING:
+    from bench.peers.harness import Budget, ConcurrencyMode, PeerResult, PeerSpec
 
 __all__ = (
     "MODES",
@@ -47,6 +44,15 @@ PEERS: dict[str, str] = {
 
 MODES: tuple[ConcurrencyMode, ...] = ("default", "high")
 
+_FROM_HARNESS = ("ORDERING_NOTE", "Budget", "ConcurrencyMode", "PeerResult", "PeerSpec",
+                 "default_budget")  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_HARNESS:
+        return getattr(importlib.import_module("bench.peers.harness"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def load_spec(name: str) -> PeerSpec:
     """The peer's spec (imports its module, and so its library)."""
@@ -68,18 +74,15 @@ def run_peer(
     """Enqueue ``n`` ~200-byte messages with peer ``name``, drain them with one worker process.
 
     Returns a :class:`PeerResult` (with ``error`` set, not raised, when the peer's library is
-    missing or its producer fails); ``partial`` when the time budget cut the run short.
+    missing); ``partial`` when the time budget cut the run short.
     """
+    from bench.peers import harness
+
     try:
         spec = load_spec(name)
     except ImportError as exc:
-        return PeerResult(
-            peer=name,
-            version="not installed",
-            mode=concurrency_mode,
-            concurrency=0,
-            worker="",
-            n=n,
-            error=f"import failed: {exc}",
-        )
-    return run_spec(spec, url, n, concurrency_mode, budget)
+        return harness.PeerResult(
+            peer=name, version="not installed", mode=concurrency_mode, concurrency=0,
+            worker="", n=n, error=f"import failed: {exc}",
+        )  # fmt: skip
+    return harness.run_peer(spec, url, n, concurrency_mode, budget)

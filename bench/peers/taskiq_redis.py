@@ -59,8 +59,8 @@ SPEC = PeerSpec(
     high_concurrency=1000,
     worker_desc=lambda c, _mode: f"taskiq worker --workers 1 --max-async-tasks {c}",
     worker_argv=_argv,
-    notes="RedisStreamBroker: XREADGROUP COUNT 100, one XACK per message; its worker child "
-    "does not exit on SIGTERM (cf. taskiq-python/taskiq#646), so it is killed after 2 s",
+    notes="RedisStreamBroker: XREADGROUP COUNT 100, an XACK per message; the worker child "
+    "ignores SIGTERM (cf. taskiq#646): killed after 2 s",
     stop_timeout=2.0,
 )
 
