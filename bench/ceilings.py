@@ -291,7 +291,7 @@ def asyncio_consume(
 
 def run_ceilings(url: str, port: int, *, quick: bool = False) -> list[CeilingResult]:
     """All ceilings once, sized for a 2-core machine (a few seconds each; less with ``quick``)."""
-    plain_n, piped_n, loop_n = (50_000, 200_000, 50_000) if quick else (200_000, 1_000_000, 200_000)
+    plain_n, piped_n, loop_n = (30_000, 200_000, 30_000) if quick else (200_000, 1_000_000, 200_000)
     return [
         redis_benchmark_xadd(port, plain_n),
         redis_benchmark_xadd(port, piped_n, pipeline=100),

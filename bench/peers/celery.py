@@ -39,7 +39,7 @@ app.conf.update(
 )
 
 
-@app.task(name="noop")
+@app.task(name="noop")  # type: ignore[untyped-decorator]
 def noop(payload: dict[str, Any]) -> None:
     COUNTER.hit()
 

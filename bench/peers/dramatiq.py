@@ -29,7 +29,7 @@ from bench.peers.harness import (
 QUEUE = "bench"
 COUNTER = JobCounter()
 
-broker = RedisBroker(url=redis_url())
+broker = RedisBroker(url=redis_url())  # type: ignore[no-untyped-call]
 dramatiq.set_broker(broker)
 
 
