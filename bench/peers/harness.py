@@ -70,12 +70,13 @@ class Budget(msgspec.Struct, frozen=True, kw_only=True):
     produce_s: float = 20.0
     startup_s: float = 20.0
     process_s: float = 20.0
+    stop_s: float = 5.0  # SIGTERM to SIGKILL, at most (a peer's own stop_timeout may be less)
 
 
 def default_budget(quick: bool = False) -> Budget:
     """Bounds sized so all peers, both modes, fit the suite's total on a 2-core machine."""
     if quick:
-        return Budget(produce_s=6.0, startup_s=15.0, process_s=4.0)
+        return Budget(produce_s=6.0, startup_s=15.0, process_s=4.0, stop_s=3.0)
     return Budget(produce_s=15.0, startup_s=20.0, process_s=20.0)
 
 
@@ -320,7 +321,7 @@ def _drain(
         try:
             died, snapshot = _wait_for_count(proc, client, result.enqueued, spawned, budget, result)
         finally:
-            result.extra["stopped_by"] = _stop(proc, spec.stop_timeout)
+            result.extra["stopped_by"] = _stop(proc, min(spec.stop_timeout, budget.stop_s))
     final = counter.read(client)
     # A run cut at its budget is measured at the cut: a worker may go on while it stops.
     processed, first, last = snapshot if result.partial else final
