@@ -2,8 +2,8 @@
 
 Starts its own redis-server (127.0.0.1, free port, no persistence), measures the raw ceilings,
 then every peer at its default and at a high concurrency, prints tables and can write the
-results as JSON (``--json PATH``). ``--quick`` (N=2,000, short budgets) takes about 90 s on a
-2-core machine; the default (N=10,000) about 6 minutes. relayq's own scenarios and RESULTS.md
+results as JSON (``--json PATH``). ``--quick`` (N=2,000, short budgets) takes about 70 s on a
+2-core machine; the default (N=10,000) about 5 minutes. relayq's own scenarios and RESULTS.md
 belong to ``python -m bench``.
 """
 
@@ -169,7 +169,7 @@ def workers_table(results: Sequence[PeerResult]) -> Table:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.peers_only", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small N, short budgets (~90 s)")
+    parser.add_argument("--quick", action="store_true", help="small N, short budgets (~70 s)")
     parser.add_argument("--n", type=int, help=f"messages per peer run (default {DEFAULT_N:,})")
     parser.add_argument("--peers", help=f"comma-separated subset of: {', '.join(PEERS)}")
     parser.add_argument("--modes", default="default,high", help="default,high or one of them")

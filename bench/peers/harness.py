@@ -76,7 +76,7 @@ class Budget(msgspec.Struct, frozen=True, kw_only=True):
 def default_budget(quick: bool = False) -> Budget:
     """Bounds sized so all peers, both modes, fit the suite's total on a 2-core machine."""
     if quick:
-        return Budget(produce_s=6.0, startup_s=15.0, process_s=4.0, stop_s=3.0)
+        return Budget(produce_s=5.0, startup_s=15.0, process_s=3.0, stop_s=2.0)
     return Budget(produce_s=15.0, startup_s=20.0, process_s=20.0)
 
 
