@@ -79,6 +79,7 @@ class LocalProvider:
         self._random = random.Random(self.behaviour.seed)
         self._port = port
         self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
         self.deliveries: list[Delivery] = []
         self.counters = _Counters()
 
@@ -99,11 +100,20 @@ class LocalProvider:
         return self
 
     async def stop(self) -> None:
+        """Stop listening and close every open connection (no socket is left to leak)."""
         if self._server is not None:
             self._server.close()
             self._server = None
+        handlers = list(self._handlers)
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await asyncio.sleep(0)  # let the closed transports release their sockets
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
         try:
             while True:
                 request_line = await reader.readline()
@@ -123,8 +133,12 @@ class LocalProvider:
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             return
+        except asyncio.CancelledError:
+            return  # stop() closes the connection; the stream protocol expects no error
         finally:
             writer.close()
+            if handler is not None:
+                self._handlers.discard(handler)
 
     async def _respond(
         self, method: str, path: str, body: bytes
