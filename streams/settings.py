@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             return cls(**values)
         except TypeError as exc:
             raise ConfigurationError(str(exc)) from None
+        except ConfigurationError as exc:
+            # The checks speak of fields; name the variables that set them.
+            named = [
+                f"{variable}={env[variable]!r}"
+                for variable, (field, _parse, _doc) in ENVIRONMENT.items()
+                if env.get(variable)
+                and field not in overrides
+                and re.search(rf"\b{field}\b", str(exc))
+            ]
+            if not named:
+                raise
+            raise ConfigurationError(f"{', '.join(named)}: {exc}") from None
 
     @property
     def data_path(self) -> Path:

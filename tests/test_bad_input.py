@@ -1,0 +1,189 @@
+"""Contract 7: bad input gets a clear error naming the field and changes nothing in Redis;
+bad settings get a ConfigurationError naming the variable."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import redis
+
+from producers import Producer, SendRequest, SyncProducer
+from streams.errors import ConfigurationError, ValidationError
+from streams.keys import Keys
+from streams.settings import Settings
+from tests.support import stream_length
+
+GOOD: dict[str, Any] = {
+    "tenant": "acme",
+    "conversation": "c-1",
+    "recipient": "+15550100",
+    "payload": {"text": "hello"},
+}
+PAYLOAD_LIMIT = 1024
+
+# (what is wrong, the fields to change, the field the error must name)
+BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
+    ("empty tenant", {"tenant": ""}, "tenant"),
+    ("over-long tenant", {"tenant": "t" * 129}, "tenant"),
+    ("tenant with a newline", {"tenant": "ac\nme"}, "tenant"),
+    ("tenant not a string", {"tenant": 42}, "tenant"),
+    ("empty conversation", {"conversation": ""}, "conversation"),
+    ("over-long conversation", {"conversation": "c" * 257}, "conversation"),
+    ("conversation with NUL", {"conversation": "c\x00"}, "conversation"),
+    ("conversation with DEL", {"conversation": "c\x7f"}, "conversation"),
+    ("conversation with a C1 control", {"conversation": "c\x85"}, "conversation"),
+    ("empty recipient", {"recipient": ""}, "recipient"),
+    ("oversized payload", {"payload": {"text": "x" * PAYLOAD_LIMIT}}, "payload"),
+    ("payload bytes that are not JSON", {"payload": b"{not json"}, "payload"),
+    ("payload that cannot be JSON", {"payload": object()}, "payload"),
+    ("unknown priority", {"priority": "urgent"}, "priority"),
+    ("priority of the wrong type", {"priority": 3}, "priority"),
+    ("naive not_before", {"not_before": dt.datetime(2030, 1, 1)}, "not_before"),
+    ("negative not_before", {"not_before": -5.0}, "not_before"),
+    ("negative delay", {"delay": -1}, "delay"),
+    ("infinite delay", {"delay": float("inf")}, "delay"),
+    ("delay not a number", {"delay": "10"}, "delay"),
+    ("both delay and not_before", {"delay": 1, "not_before": 2e9}, "delay"),
+    ("metadata not a mapping", {"metadata": ["a", "b"]}, "metadata"),
+    ("metadata value not a string", {"metadata": {"order": 7}}, "metadata"),
+    ("metadata with an empty key", {"metadata": {"": "v"}}, "metadata key"),
+    ("metadata value too long", {"metadata": {"k": "v" * 1025}}, "metadata"),
+    ("too many metadata entries", {"metadata": {f"k{i}": "v" for i in range(33)}}, "metadata"),
+    ("empty dedup key", {"dedup_key": ""}, "dedup_key"),
+]
+IDS = [case[0] for case in BAD_FIELDS]
+
+
+@pytest.fixture
+def small_payloads(settings: Settings) -> Settings:
+    return settings.replace(max_payload_bytes=PAYLOAD_LIMIT)
+
+
+def _assert_names(error: ValidationError, field: str) -> None:
+    assert error.field.startswith(field)
+    assert str(error).startswith(f"invalid {field}")
+
+
+@pytest.mark.parametrize(("_what", "changes", "field"), BAD_FIELDS, ids=IDS)
+async def test_async_send_rejects_bad_field(
+    small_payloads: Settings,
+    redis_client: redis.Redis,
+    _what: str,
+    changes: dict[str, Any],
+    field: str,
+) -> None:
+    async with Producer(small_payloads) as producer:
+        with pytest.raises(ValidationError) as raised:
+            await producer.send(**{**GOOD, **changes})
+    _assert_names(raised.value, field)
+    assert redis_client.dbsize() == 0, "a rejected send wrote nothing"
+
+
+@pytest.mark.parametrize(("_what", "changes", "field"), BAD_FIELDS, ids=IDS)
+def test_sync_send_rejects_bad_field(
+    small_payloads: Settings,
+    redis_client: redis.Redis,
+    _what: str,
+    changes: dict[str, Any],
+    field: str,
+) -> None:
+    with SyncProducer(small_payloads) as producer, pytest.raises(ValidationError) as raised:
+        producer.send(**{**GOOD, **changes})
+    _assert_names(raised.value, field)
+    assert redis_client.dbsize() == 0, "a rejected send wrote nothing"
+
+
+def test_payload_limit_is_the_configured_one(
+    small_payloads: Settings, redis_client: redis.Redis, keys: Keys
+) -> None:
+    # {"text":"..."} is 11 bytes of JSON around the text.
+    at_limit = {"text": "x" * (PAYLOAD_LIMIT - 11)}
+    over_limit = {"text": "x" * (PAYLOAD_LIMIT - 10)}
+    with SyncProducer(small_payloads) as producer:
+        producer.send(**{**GOOD, "payload": at_limit})
+        with pytest.raises(ValidationError, match="payload"):
+            producer.send(**{**GOOD, "payload": over_limit})
+    assert stream_length(redis_client, keys) == 1
+
+
+async def test_async_send_many_enqueues_the_good_items(
+    settings: Settings, redis_client: redis.Redis, keys: Keys
+) -> None:
+    requests = [SendRequest(**{**GOOD, "conversation": f"c-{i}"}) for i in range(5)]
+    requests.insert(2, SendRequest(**{**GOOD, "tenant": "bad\ttenant"}))
+    async with Producer(settings) as producer:
+        results = await producer.send_many(requests)
+    assert [r.ok for r in results] == [True, True, False, True, True, True]
+    error = results[2].error
+    assert isinstance(error, ValidationError) and error.field == "tenant"
+    assert results[2].message_id is None
+    assert stream_length(redis_client, keys) == 5
+    assert len({r.message_id for r in results if r.ok}) == 5
+
+
+def test_sync_send_many_enqueues_the_good_items(
+    settings: Settings, redis_client: redis.Redis, keys: Keys
+) -> None:
+    requests = [SendRequest(**{**GOOD, "conversation": f"c-{i}"}) for i in range(3)]
+    requests.append(SendRequest(**{**GOOD, "priority": "asap"}))
+    with SyncProducer(settings) as producer:
+        results = producer.send_many(requests)
+    assert [r.ok for r in results] == [True, True, True, False]
+    error = results[3].error
+    assert isinstance(error, ValidationError) and error.field == "priority"
+    assert stream_length(redis_client, keys) == 3
+
+
+# -- settings -----------------------------------------------------------------------------
+
+BAD_ENVIRONMENT: list[dict[str, str]] = [
+    {"RELAYQ_PARTITIONS": "many"},
+    {"RELAYQ_PARTITIONS": "0"},
+    {"RELAYQ_MAX_ATTEMPTS": "-3"},
+    {"RELAYQ_CONCURRENCY": "1.5"},
+    {"RELAYQ_LEASE_TTL_SECONDS": "soon"},
+    {"RELAYQ_SEND_TIMEOUT_SECONDS": "nan"},
+    {"RELAYQ_BACKOFF_BASE_SECONDS": "-1"},
+    {"RELAYQ_NAMESPACE": "a:b"},
+    {"RELAYQ_LEASE_TTL_SECONDS": "1"},  # shorter than 3x the default send timeout
+]
+
+
+@pytest.mark.parametrize("environ", BAD_ENVIRONMENT, ids=lambda e: "=".join(next(iter(e.items()))))
+def test_bad_environment_names_the_variable(environ: dict[str, str]) -> None:
+    [variable] = environ
+    with pytest.raises(ConfigurationError, match=variable):
+        Settings.from_env(environ)
+
+
+def test_good_environment_is_read() -> None:
+    settings = Settings.from_env(
+        {
+            "RELAYQ_PARTITIONS": "4",
+            "RELAYQ_LEASE_TTL_SECONDS": "6",
+            "RELAYQ_SEND_TIMEOUT_SECONDS": "2",
+        }
+    )
+    assert (settings.partitions, settings.lease_ttl, settings.send_timeout) == (4, 6.0, 2.0)
+
+
+async def test_partition_count_must_match_the_namespace(
+    settings: Settings, redis_client: redis.Redis, keys: Keys
+) -> None:
+    async with Producer(settings) as producer:
+        await producer.send(**GOOD)
+    keys_before: Any = sorted(redis_client.keys("*"))
+    other = settings.replace(partitions=settings.partitions * 2)
+    async with Producer(other) as producer:
+        with pytest.raises(ConfigurationError, match="partitions"):
+            await producer.send(**GOOD)
+    with (
+        SyncProducer(other) as sync_producer,
+        pytest.raises(ConfigurationError, match="partitions"),
+    ):
+        sync_producer.send(**GOOD)
+    # The mismatching producers wrote nothing.
+    assert sorted(redis_client.keys("*")) == keys_before
+    assert stream_length(redis_client, keys) == 1

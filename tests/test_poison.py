@@ -1,0 +1,107 @@
+"""Contract 5 and 7: a stream entry that is not a relayq message (written by hand, by a
+foreign writer, corrupted) goes to the dead-letter stream on first sight, exactly once,
+with kind ``poison``; it never loops, and the worker goes on delivering."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import msgspec
+import redis
+
+from ops.local_provider import ProviderThread
+from producers import SyncProducer
+from streams.codec import encode_message
+from streams.keys import GROUP, Keys
+from streams.message import Message, Priority
+from streams.settings import Settings
+from tests.support import (
+    SentLog,
+    WorkerPool,
+    check_order,
+    dead_letters,
+    delivered_ids,
+    pending_total,
+    wait_until,
+)
+
+
+def test_garbage_entries_are_dead_lettered_once_and_delivery_goes_on(
+    settings: Settings,
+    keys: Keys,
+    redis_client: redis.Redis,
+    provider: ProviderThread,
+    workers: WorkerPool,
+) -> None:
+    partition = keys.partition_of("acme", "c-1")
+    normal = keys.stream(partition, Priority.NORMAL)
+    sent: SentLog = {("acme", "c-1"): []}
+    producer = SyncProducer(settings)
+
+    def send() -> str:
+        message_id = producer.send(tenant="acme", conversation="c-1", recipient="+1", payload={})
+        sent[("acme", "c-1")].append(message_id)
+        return message_id
+
+    send()
+    valid = Message(
+        id="01HZZZZZZZZZZZZZZZZZZZZZZZ", tenant="acme", conversation="c-1", recipient="+1",
+        priority=Priority.NORMAL, payload=b"{}", created_ms=1,
+    )  # fmt: skip
+    garbage: list[tuple[str, dict[str, bytes]]] = [
+        (normal, {"foo": b"bar"}),  # no message field at all
+        (normal, {"m": b"\xc1\xc1 not msgpack"}),  # 0xc1 is never valid msgpack
+        (normal, {"m": msgspec.msgpack.encode({"hello": "world"})}),  # msgpack, not a Message
+        (normal, {"m": encode_message(valid), "extra": b"x"}),  # a message plus a stray field
+        (keys.stream(partition, Priority.HIGH), {"m": b""}),  # empty, on another priority
+    ]
+    poison_ids = set()
+    for stream, fields in garbage:
+        entry_id: Any = redis_client.xadd(stream, fields)  # type: ignore[arg-type]
+        poison_ids.add(entry_id)
+    send()
+
+    worker = workers.start(provider.url)
+    wait_until(
+        lambda: delivered_ids(provider) >= set(sent[("acme", "c-1")]),
+        timeout=20,
+        message="the messages around the garbage delivered",
+    )
+    # Sent after the worker met the garbage: the partition is not stuck.
+    late = send()
+    wait_until(lambda: late in delivered_ids(provider), timeout=20, message="later send delivered")
+    assert worker.alive()
+
+    def poison_letters() -> list[dict[str, bytes]]:
+        return dead_letters(redis_client, keys)
+
+    letters = poison_letters()
+    assert len(letters) == len(garbage)
+    assert {letter["origin_id"] for letter in letters} == poison_ids
+    for letter in letters:
+        assert letter["kind"] == b"poison"
+        assert int(letter["attempts"]) == 0
+        assert letter["error"]
+        assert letter["origin_stream"].decode() in keys.streams(partition)
+    assert any(letter.get("entry:foo") == b"bar" for letter in letters)
+    assert any(letter.get("entry:m") == b"\xc1\xc1 not msgpack" for letter in letters)
+    # Poison was acknowledged: nothing of it stays pending to be seen again.
+    wait_until(lambda: pending_total(redis_client, keys) == 0, timeout=10, message="all acked")
+    summary: Any = redis_client.xpending(normal, GROUP)
+    assert summary["pending"] == 0
+
+    # A second worker generation re-reads the partition (reclaim, then new entries): the
+    # garbage is not dead-lettered again.
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=20) == 0
+    workers.start(provider.url)
+    last = send()
+    wait_until(lambda: last in delivered_ids(provider), timeout=20, message="new worker delivers")
+    assert len(poison_letters()) == len(garbage)
+
+    result = check_order(sent, provider.deliveries())
+    assert result.delivered == set(sent[("acme", "c-1")])
+    assert result.violations == []
+    assert result.duplicates == 0
+    producer.close()
