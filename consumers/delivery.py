@@ -19,7 +19,7 @@ from consumers.backoff import retry_delay
 from consumers.dead_letters import DeadLetterKind, DeadLetters
 from consumers.envelope import Envelope
 from consumers.metrics import WorkerMetrics
-from streams.deliverer import Deliverer
+from streams.deliverer import Deliverer, SendFencedError, send_fence
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
 from streams.keys import Keys
 from streams.settings import Settings
@@ -30,6 +30,10 @@ __all__ = ("DeliveryRunner",)
 _log = structlog.get_logger(__name__)
 _REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 _REDIS_RETRY = 1.0
+_FENCE_RETRY = 0.1
+"""Wait before an entry held back by the fence is tried again. It stays the head of its
+conversation: if the lease was renewed meanwhile it goes out then, in order; if the
+lease was lost, the partition is dropped and the next owner delivers it."""
 
 
 class DeliveryRunner:
@@ -59,13 +63,20 @@ class DeliveryRunner:
         now = time.monotonic()
         if not envelope.state.may_send(now, self._timeout):
             self._metrics.dropped_on_handover += 1
-            return None
+            return _FENCE_RETRY
         if envelope.not_before > now:
             return envelope.not_before - now
         tenant = envelope.message.tenant
+        state, timeout = envelope.state, self._timeout
         self._metrics.started(tenant)
         try:
-            await self._attempt(envelope)
+            # Checked again as the request leaves: a pause since the check above must not
+            # let stale work out after the lease may have passed to another worker.
+            with send_fence(lambda: state.may_send(time.monotonic(), timeout)):
+                await self._attempt(envelope)
+        except SendFencedError:
+            self._metrics.dropped_on_handover += 1
+            return _FENCE_RETRY
         except ThrottledError as exc:
             return self._throttled(envelope, exc)
         except PermanentDeliveryError as exc:

@@ -13,13 +13,17 @@ errors retryable; every other status permanent.
 from __future__ import annotations
 
 import email.utils
+import ssl
 import time
+from collections.abc import Iterable
+from typing import Any
 
+import httpcore
 import httpx
 import msgspec
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from streams.deliverer import DeliveryResult
+from streams.deliverer import DeliveryResult, check_send_allowed
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
 from streams.message import Message
 from streams.telemetry import inject_context, tracer, tracing_enabled
@@ -64,6 +68,75 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+class _FencedStream(httpcore.AsyncNetworkStream):
+    """A connection that checks the send fence right before each write to the socket.
+
+    httpx yields to the event loop several times between the worker's fence check and the
+    write (pool and connection locks); here no ``await`` separates the check from the
+    socket write, so a process paused in between cannot send once it wakes up.
+    """
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._stream.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        check_send_allowed()
+        await self._stream.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return _FencedStream(await self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _FencedBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, backend: httpcore.AsyncNetworkBackend) -> None:
+        self._backend = backend
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _FencedStream(stream)
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._backend.connect_unix_socket(path, timeout, socket_options)
+        return _FencedStream(stream)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+def _fenced_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's own transport, its connections wrapped in _FencedStream.
+
+    httpx takes no network backend, so the one of its httpcore pool is wrapped in place.
+    """
+    transport = httpx.AsyncHTTPTransport(limits=limits)
+    pool = transport._pool
+    pool._network_backend = _FencedBackend(pool._network_backend)
+    return transport
+
+
 class WebhookDeliverer:
     def __init__(
         self,
@@ -77,12 +150,11 @@ class WebhookDeliverer:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook url must start with http:// or https://, got {url!r}")
         self.url = url
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
         self._client = client or httpx.AsyncClient(
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            headers=headers,
+            timeout=timeout, headers=headers, transport=_fenced_transport(limits)
         )
 
     async def aclose(self) -> None:

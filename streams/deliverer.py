@@ -4,17 +4,57 @@ A deliverer returns a DeliveryResult on success, or raises one of the errors in
 ``streams.errors``: RetryableDeliveryError (with an optional ``retry_after``),
 ThrottledError (429: waits without using an attempt) or PermanentDeliveryError
 (dead-lettered at once). Any other exception counts as retryable, kind ``exception``.
+
+The send fence: a worker may send only while its partition lease is surely valid. It
+checks that before each attempt, but a process paused between that check and the moment
+the request leaves (SIGSTOP, a VM freeze) would send stale work on waking up, after a new
+owner took over. So a deliverer calls ``check_send_allowed()`` immediately before its
+request leaves the process, with no ``await`` in between (the webhook deliverer does it
+in its socket writes); it raises SendFencedError when the lease may have run out.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
 import msgspec
 
+from streams.errors import RelayqError
 from streams.message import Message
 
-__all__ = ("Deliverer", "DeliveryResult")
+__all__ = (
+    "Deliverer",
+    "DeliveryResult",
+    "SendFencedError",
+    "check_send_allowed",
+    "send_fence",
+)
+
+_fence: ContextVar[Callable[[], bool] | None] = ContextVar("relayq_send_fence", default=None)
+
+
+class SendFencedError(RelayqError):
+    """The worker can no longer prove its lease: the request was not sent."""
+
+
+def check_send_allowed() -> None:
+    """Raise SendFencedError unless the current delivery attempt may still send."""
+    allowed = _fence.get()
+    if allowed is not None and not allowed():
+        raise SendFencedError("partition lease may have run out; request not sent")
+
+
+@contextlib.contextmanager
+def send_fence(allowed: Callable[[], bool]) -> Iterator[None]:
+    """Run a delivery attempt under ``allowed`` (checked by ``check_send_allowed``)."""
+    token = _fence.set(allowed)
+    try:
+        yield
+    finally:
+        _fence.reset(token)
 
 
 class DeliveryResult(msgspec.Struct, frozen=True):
