@@ -113,17 +113,18 @@ def test_kill_9_loses_nothing_and_keeps_order(
     )
     assert dead_letters(redis_client, keys) == []
 
-    # Duplicates. A message is sent again only if a worker died after the provider accepted
-    # it from that worker and before the worker's XACK reached Redis: it was both in the
-    # victim's pending list at the kill and among the victim's deliveries.
+    # Duplicates. A crash repeats a message only if the worker died after the provider
+    # accepted it from that worker and before the worker's XACK reached Redis: it was both
+    # in the victim's pending list at the kill and among the victim's deliveries. Per kill
+    # that is bounded by what a worker can hold in that state: at most `concurrency`
+    # requests in flight plus one batch of acknowledgements on its way to Redis (a lane
+    # needs 50 ms per message, far longer than an ack round trip): 2 * concurrency.
+    # A send that outlives send_timeout on a starved CI machine is also retried after the
+    # provider accepted it (at-least-once, no crash needed), so the bound is on the total.
     explained = [unacked & delivered_ids(provider) for unacked, provider in kills]
-    assert set(result.repeats) <= set().union(*explained), "a duplicate no crash explains"
-    assert result.duplicates <= sum(len(ids) for ids in explained)
-    # Per kill that is bounded by what a worker can hold in that state: at most
-    # `concurrency` requests in flight (the provider accepted them, the worker had not yet
-    # seen the answer) plus one batch of acknowledgements queued or on their way to Redis.
-    # A lane needs 50 ms per message, far longer than an ack round trip, so a batch holds
-    # at most about one ack per lane: 2 * concurrency per kill.
     per_kill = [len(ids) for ids in explained]
-    print(f"duplicates={result.duplicates} explained per kill={per_kill}")
+    unexplained = set(result.repeats) - set().union(*explained)
+    print(f"duplicates={result.duplicates} explained per kill={per_kill} other={len(unexplained)}")
     assert all(count <= 2 * CONCURRENCY for count in per_kill), per_kill
+    assert result.duplicates <= KILLS * 2 * CONCURRENCY
+    assert all(result.repeats[i] == 1 for i in unexplained), "a message repeated more than once"
