@@ -4,20 +4,24 @@ Every (priority, tenant, conversation) with entries in memory is a Conversation 
 its entries in stream order. A conversation is either idle (no entries), ready (waiting in
 the ready queue for a lane), running (a lane is delivering its head entry) or backing off
 (its head failed and waits; the rest of the conversation waits behind it, nothing else
-does). A fixed pool of lanes (``concurrency``) pulls ready conversations: no task is
-created per message.
+does) or set aside by the SendGate (paused by an operator, or parked until its tenant is
+admitted again). A fixed pool of lanes (``concurrency``) pulls ready conversations,
+higher priorities first and tenants in turn within a priority: no task is created per
+message.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import time
 from collections.abc import Awaitable, Callable
 
+from consumers.conversation import Conversation, ConversationKey
 from consumers.envelope import Envelope, PartitionState
-from streams.message import PRIORITY_ORDER, Priority
+from consumers.ready_queue import ReadyQueue
+from consumers.send_gate import SendGate
 
-__all__ = ("Conversation", "ConversationScheduler", "ProcessEntry")
+__all__ = ("ConversationScheduler", "ProcessEntry")
 
 ProcessEntry = Callable[[Envelope], Awaitable[float | None]]
 """Delivers an envelope's message: None when done with it, or seconds to wait and retry."""
@@ -25,67 +29,22 @@ ProcessEntry = Callable[[Envelope], Awaitable[float | None]]
 _YIELD_EVERY = 64
 
 
-class Conversation:
-    __slots__ = ("entries", "key", "priority", "state")
-
-    def __init__(
-        self, key: tuple[str, str, str], priority: Priority, state: PartitionState
-    ) -> None:
-        self.key = key
-        self.priority = priority
-        self.state = state
-        self.entries: deque[Envelope] = deque()
-
-
-class _ReadyQueue:
-    """Conversations waiting for a lane, one FIFO per priority, highest served first."""
-
-    def __init__(self) -> None:
-        self._queues: dict[Priority, deque[Conversation]] = {p: deque() for p in PRIORITY_ORDER}
-        self._order = [self._queues[p] for p in PRIORITY_ORDER]
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    def put(self, conversation: Conversation) -> None:
-        self._queues[conversation.priority].append(conversation)
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                break
-
-    def get_nowait(self) -> Conversation | None:
-        for queue in self._order:
-            if queue:
-                return queue.popleft()
-        return None
-
-    async def get(self) -> Conversation:
-        while True:
-            conversation = self.get_nowait()
-            if conversation is not None:
-                return conversation
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._wake_next()
-                raise
-
-    def _wake_next(self) -> None:
-        if any(self._order) and self._waiters:
-            self._waiters.popleft().set_result(None)
-
-
 class ConversationScheduler:
-    def __init__(self, process: ProcessEntry, concurrency: int, buffer_limit: int) -> None:
+    def __init__(
+        self,
+        process: ProcessEntry,
+        concurrency: int,
+        buffer_limit: int,
+        gate: Callable[[Callable[[Conversation], None]], SendGate],
+    ) -> None:
+        """``gate`` builds the SendGate, given how to put a conversation back in line."""
         self._process = process
         self._concurrency = concurrency
         self._buffer_limit = buffer_limit
-        self._conversations: dict[tuple[str, str, str], Conversation] = {}
-        self._ready = _ReadyQueue()
+        self._conversations: dict[ConversationKey, Conversation] = {}
+        self._ready = ReadyQueue()
         self._running = 0
+        self.gate = gate(self._resume)
 
     def add(self, envelope: Envelope) -> None:
         """Queue an entry behind the earlier entries of its conversation."""
@@ -148,20 +107,32 @@ class ConversationScheduler:
             served += 1
             if served % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # a deliverer that never suspends must not starve readers
-            state = conversation.state
-            if not state.active or not conversation.entries:
+            if not conversation.state.active or not conversation.entries:
                 continue
             envelope = conversation.entries[0]
-            self._running += 1
-            state.in_flight += 1
-            try:
-                retry_in = await self._process(envelope)
-            finally:
-                self._running -= 1
-                state.in_flight -= 1
-            if retry_in is not None:
-                asyncio.get_running_loop().call_later(retry_in, self._resume, conversation)
+            wait = envelope.not_before - time.monotonic()
+            if wait > 0:  # a backoff recovered from Redis: hold only this conversation
+                asyncio.get_running_loop().call_later(wait, self._resume, conversation)
                 continue
+            if await self.gate.enter(conversation, envelope):
+                await self._deliver_head(conversation, envelope)
+
+    async def _deliver_head(self, conversation: Conversation, envelope: Envelope) -> None:
+        state = conversation.state
+        if not state.active:  # given up while admission was asked
+            self.gate.leave(envelope)
+            return
+        self._running += 1
+        state.in_flight += 1
+        try:
+            retry_in = await self._process(envelope)
+        finally:
+            self._running -= 1
+            state.in_flight -= 1
+            self.gate.leave(envelope)
+        if retry_in is not None:
+            asyncio.get_running_loop().call_later(retry_in, self._resume, conversation)
+        else:
             self._finish_head(conversation)
 
     def _finish_head(self, conversation: Conversation) -> None:

@@ -15,6 +15,7 @@ from opentelemetry.trace import Link, SpanKind, get_current_span
 from redis.asyncio import Redis
 
 from consumers.acknowledger import Acknowledger
+from consumers.admission import Admission
 from consumers.backoff import retry_delay
 from consumers.dead_letters import DeadLetterKind, DeadLetters
 from consumers.envelope import Envelope
@@ -47,6 +48,7 @@ class DeliveryRunner:
         keys: Keys,
         deliverer: Deliverer,
         acknowledger: Acknowledger,
+        admission: Admission,
         dead_letters: DeadLetters,
         metrics: WorkerMetrics,
     ) -> None:
@@ -55,6 +57,7 @@ class DeliveryRunner:
         self._keys = keys
         self._deliverer = deliverer
         self._acknowledger = acknowledger
+        self._admission = admission
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._timeout = settings.send_timeout
@@ -64,8 +67,6 @@ class DeliveryRunner:
         if not envelope.state.may_send(now, self._timeout):
             self._metrics.dropped_on_handover += 1
             return _FENCE_RETRY
-        if envelope.not_before > now:
-            return envelope.not_before - now
         tenant = envelope.message.tenant
         state, timeout = envelope.state, self._timeout
         self._metrics.started(tenant)
@@ -78,7 +79,7 @@ class DeliveryRunner:
             self._metrics.dropped_on_handover += 1
             return _FENCE_RETRY
         except ThrottledError as exc:
-            return self._throttled(envelope, exc)
+            return await self._throttled(envelope, exc)
         except PermanentDeliveryError as exc:
             return await self._dead_letter(envelope, exc.reason, DeadLetterKind.PERMANENT, 1)
         except Exception as exc:
@@ -114,10 +115,13 @@ class DeliveryRunner:
             async with asyncio.timeout(self._timeout):
                 await self._deliverer.deliver(message)
 
-    def _throttled(self, envelope: Envelope, exc: ThrottledError) -> float:
+    async def _throttled(self, envelope: Envelope, exc: ThrottledError) -> float:
+        """The provider asked to slow down: pause the tenant everywhere; no attempt used."""
         self._metrics.throttled += 1
         wait = exc.retry_after if exc.retry_after is not None else self._settings.backoff_base
-        return min(max(wait, 0.0), self._settings.backoff_max)
+        wait = min(max(wait, 0.0), self._settings.backoff_max)
+        await self._admission.pause_tenant(envelope.message.tenant, wait)
+        return wait
 
     async def _failed(self, envelope: Envelope, exc: Exception) -> float | None:
         if isinstance(exc, TimeoutError):

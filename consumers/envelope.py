@@ -40,5 +40,7 @@ class Envelope:
     failed_attempts: int = 0
     had_failures: bool = False
     """True when an attempts record exists in Redis and must be removed on acknowledgement."""
+    slot_held: bool = False
+    """True while this entry holds one of its tenant's in-flight slots (see admission)."""
     not_before: float = 0.0
     """Monotonic time before which the next attempt must not start (a recovered backoff)."""

@@ -24,6 +24,7 @@ import structlog
 from redis.asyncio import Redis
 
 from consumers.acknowledger import Acknowledger
+from consumers.admission import Admission
 from consumers.backlog import measure_backlog
 from consumers.conversation_scheduler import ConversationScheduler
 from consumers.dead_letters import DeadLetters
@@ -33,6 +34,9 @@ from consumers.metrics import WorkerMetrics
 from consumers.ownership import Ownership
 from consumers.partition_lease import LeaseTable
 from consumers.partition_reader import PartitionReader
+from consumers.pause_state import PauseState
+from consumers.schedule_firing import ScheduleFiring
+from consumers.send_gate import SendGate
 from consumers.stream_maintenance import StreamMaintenance
 from consumers.systemd_notify import notify
 from streams.deliverer import Deliverer
@@ -81,6 +85,8 @@ class Worker:
         settings, client, keys = self.settings, self.client, self.keys
         scripts = Scripts(client)
         self.acknowledger = Acknowledger(client, keys)
+        self.admission = Admission(client, scripts, keys, settings, self.worker_id)
+        self.pauses = PauseState()
         dead_letters = DeadLetters(scripts, keys, self.worker_id)
         runner = DeliveryRunner(
             settings=settings,
@@ -88,11 +94,15 @@ class Worker:
             keys=keys,
             deliverer=self.deliverer,
             acknowledger=self.acknowledger,
+            admission=self.admission,
             dead_letters=dead_letters,
             metrics=self.metrics,
         )
         self.scheduler = ConversationScheduler(
-            runner, settings.concurrency, buffer_limit=2 * settings.read_count
+            runner,
+            settings.concurrency,
+            buffer_limit=settings.read_ahead,
+            gate=lambda requeue: SendGate(self.admission, self.pauses, requeue),
         )
         self._reader = PartitionReader(
             client=client,
@@ -115,6 +125,18 @@ class Worker:
             drain=self._drain_partition,
         )
         self._maintenance = StreamMaintenance(client, scripts, keys, self.worker_id)
+        self._schedules = ScheduleFiring(client, scripts, keys)
+
+    def describe(self) -> dict[str, object]:
+        """What this worker holds now (for debugging a worker that seems stuck)."""
+        return {
+            "partitions": sorted(self.ownership.held),
+            "stopping": self._stop.is_set(),
+            "scheduler_idle": self.scheduler.idle,
+            "buffered": self.scheduler.buffered,
+            "waiting": self.scheduler.gate.waiting,
+            **self.metrics.snapshot(),
+        }
 
     def request_stop(self) -> None:
         """Begin a graceful shutdown (what SIGTERM does)."""
@@ -155,6 +177,8 @@ class Worker:
         while True:
             try:
                 await self.ownership.tick()
+                if await self.pauses.refresh(self.client, self.keys):
+                    self.scheduler.gate.resume_paused()
             except (
                 redis.exceptions.ConnectionError,
                 redis.exceptions.TimeoutError,
@@ -170,6 +194,7 @@ class Worker:
             await asyncio.sleep(_PROMOTE_INTERVAL)
             try:
                 await self._maintenance.promote_due(self.ownership.held.values())
+                await self._schedules.fire_due(self.ownership.held.values())
                 if time.monotonic() - last_trim >= _TRIM_INTERVAL:
                     last_trim = time.monotonic()
                     for state in list(self.ownership.held.values()):
@@ -212,6 +237,7 @@ class Worker:
         )
         background = [
             asyncio.create_task(self.acknowledger.run(), name="acks"),
+            asyncio.create_task(self.admission.run(), name="admission"),
             asyncio.create_task(self.scheduler.run(), name="lanes"),
             asyncio.create_task(self._ownership_loop(), name="ownership"),
             asyncio.create_task(self._maintenance_loop(), name="maintenance"),
@@ -247,6 +273,7 @@ class Worker:
         await _cancel(by_name.pop("lanes"))
         with contextlib.suppress(Exception):
             await self.acknowledger.drain()
+            await self.admission.flush_releases()
             await self.ownership.release_all()
         await _cancel(*by_name.values())
         _log.info("worker_stopped", worker=self.worker_id, **self.metrics.snapshot())

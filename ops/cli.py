@@ -41,6 +41,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         throttle_rate=args.throttle_rate,
         data_dir=args.data_dir,
         timeout=args.timeout,
+        tenant_cap=args.tenant_cap,
+        global_rate=args.global_rate,
     )
     return run_demo(options)
 
@@ -65,11 +67,79 @@ def _cmd_redis(args: argparse.Namespace) -> int:
     return 0
 
 
+def _controls(args: argparse.Namespace) -> tuple[Any, Any]:
+    from ops.controls import Controls
+    from streams.keys import Keys
+    from streams.redis_client import create_sync_client
+
+    settings = _settings(args)
+    client = create_sync_client(settings)
+    return Controls(client, Keys(settings.namespace, settings.partitions)), client
+
+
+def _cmd_pause(args: argparse.Namespace) -> int:
+    controls, client = _controls(args)
+    with client:
+        if args.command == "pause":
+            print(f"paused {controls.pause(priority=args.priority, tenant=args.tenant)}")
+        elif controls.resume(priority=args.priority, tenant=args.tenant):
+            print("resumed")
+        else:
+            print("was not paused")
+        print("paused now: " + (", ".join(controls.paused()) or "nothing"))
+    return 0
+
+
+def _cmd_limits(args: argparse.Namespace) -> int:
+    controls, client = _controls(args)
+    values = {"rate": args.rate, "burst": args.burst}
+    with client:
+        if args.tenant is not None:
+            if args.clear:
+                controls.clear_tenant_limits(args.tenant)
+            elif any(v is not None for v in (*values.values(), args.cap)):
+                controls.set_tenant_limits(args.tenant, cap=args.cap, **values)
+            print(f"tenant {args.tenant}: {controls.tenant_limits(args.tenant)}")
+        else:
+            if args.cap is not None:
+                print("relayq: error: --cap needs --tenant (the cap is per tenant)")
+                return 2
+            if args.clear:
+                controls.clear_global_limits()
+            elif any(v is not None for v in values.values()):
+                controls.set_global_limits(**values)
+            print(f"global: {controls.global_limits()}")
+    return 0
+
+
 def _cmd_env(_args: argparse.Namespace) -> int:
     for variable, (field, _parse, doc) in ENVIRONMENT.items():
         default = getattr(Settings(), field)
         print(f"{variable:34} {doc} (default: {default})")
     return 0
+
+
+def _add_control_commands(sub: Any) -> None:
+    for name, text in (("pause", "pause sending"), ("resume", "resume after a pause")):
+        cmd = sub.add_parser(name, help=f"{text}: everything, one --priority or one --tenant")
+        scope = cmd.add_mutually_exclusive_group()
+        scope.add_argument("--tenant")
+        scope.add_argument("--priority", choices=("high", "normal", "low"))
+        cmd.add_argument("--redis-url", dest="redis_url")
+        cmd.add_argument("--namespace")
+        cmd.set_defaults(handler=_cmd_pause)
+
+    limits = sub.add_parser(
+        "limits", help="show or change limits at run time (global, or one --tenant's)"
+    )
+    limits.add_argument("--tenant", help="change this tenant's limits (else the global ones)")
+    limits.add_argument("--cap", type=int, help="sends in flight at once (tenant only; 0 = off)")
+    limits.add_argument("--rate", type=float, help="sends per second (0 = off)")
+    limits.add_argument("--burst", type=int, help="sends at once before the rate applies")
+    limits.add_argument("--clear", action="store_true", help="back to the workers' defaults")
+    limits.add_argument("--redis-url", dest="redis_url")
+    limits.add_argument("--namespace")
+    limits.set_defaults(handler=_cmd_limits)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,6 +163,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=2)
     demo.add_argument("--fail-rate", type=float, default=0.05)
     demo.add_argument("--throttle-rate", type=float, default=0.01)
+    demo.add_argument("--tenant-cap", type=int, default=5, help="sends in flight per tenant")
+    demo.add_argument("--global-rate", type=float, default=0.0, help="sends/s (0 = off)")
     demo.add_argument("--data-dir", default=".relayq/demo")
     demo.add_argument("--timeout", type=float, default=300.0)
     demo.set_defaults(handler=_cmd_demo)
@@ -108,6 +180,8 @@ def _parser() -> argparse.ArgumentParser:
     redis_cmd = sub.add_parser("redis", help="start or stop the embedded redis-server")
     redis_cmd.add_argument("action", choices=("start", "stop"))
     redis_cmd.set_defaults(handler=_cmd_redis)
+
+    _add_control_commands(sub)
 
     env = sub.add_parser("env", help="list the environment variables relayq reads")
     env.set_defaults(handler=_cmd_env)

@@ -53,11 +53,15 @@ class DemoOptions:
     timeout: float = 300.0
     max_attempts: int = 10
     backoff_base: float = 0.2
+    tenant_cap: int = 5
+    global_rate: float = 0.0
 
     def validate(self) -> None:
         for name in ("messages", "conversations", "tenants", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1")
+        if self.tenant_cap < 0 or self.global_rate < 0:
+            raise ValueError("--tenant-cap and --global-rate must be >= 0 (0 = off)")
         if self.tenants > self.conversations:
             raise ValueError("--tenants must not exceed --conversations")
         if not 0 <= self.fail_rate + self.throttle_rate < 1:
@@ -150,6 +154,8 @@ def _worker_env(options: DemoOptions, redis_url: str, provider_url: str) -> dict
             "RELAYQ_BACKOFF_BASE_SECONDS": str(options.backoff_base),
             "RELAYQ_LEASE_TTL_SECONDS": "15",
             "RELAYQ_SEND_TIMEOUT_SECONDS": "5",
+            "RELAYQ_TENANT_CAP": str(options.tenant_cap),
+            "RELAYQ_GLOBAL_RATE": str(options.global_rate),
         }
     )
     return env
@@ -188,7 +194,13 @@ def _follow(
             time.sleep(0.5)
 
 
-def _report(console: Console, options: DemoOptions, check: DeliveryCheck, seconds: float) -> None:
+def _report(
+    console: Console,
+    options: DemoOptions,
+    check: DeliveryCheck,
+    seconds: float,
+    max_tenant_in_flight: int,
+) -> None:
     table = Table(title="relayq demo: verification", show_header=False)
     rows = [
         ("produced", f"{check.sent:,}"),
@@ -211,6 +223,12 @@ def _report(console: Console, options: DemoOptions, check: DeliveryCheck, second
             f"{options.workers} workers, {options.conversations:,} conversations, "
             f"{options.tenants} tenants, 3 priorities, provider fails "
             f"{options.fail_rate:.0%} (503) + {options.throttle_rate:.0%} (429)",
+        ),
+        (
+            "limits",
+            f"<= {options.tenant_cap or 'any'} in flight per tenant, global "
+            + (f"{options.global_rate:g} msg/s" if options.global_rate else "rate off")
+            + f"; most in flight for one tenant at the provider: {max_tenant_in_flight}",
         ),
     ]
     for name, value in rows:
@@ -269,10 +287,13 @@ def run_demo(options: DemoOptions) -> int:
         deliveries = msgspec.json.decode(
             httpx.get(f"{provider}/received", timeout=30).content, type=list[Delivery]
         )
+        stats = httpx.get(f"{provider}/stats", timeout=30).json()
+        max_tenant = max(stats["max_tenant_in_flight"].values(), default=0)
         dead = [d.message.id for d in read_dead_letters(client, keys) if d.message is not None]
         client.close()
         check = check_deliveries(sent, deliveries, dead)
-        _report(console, options, check, seconds)
-        return 0 if check.ok else 1
+        _report(console, options, check, seconds, max_tenant)
+        capped = options.tenant_cap == 0 or max_tenant <= options.tenant_cap
+        return 0 if check.ok and capped else 1
     finally:
         processes.stop()

@@ -1,13 +1,15 @@
 """``relayq worker``: run one worker process until SIGTERM/SIGINT (or, with --burst, until done).
 
 The first SIGTERM/SIGINT starts a graceful shutdown; a second one cancels at once
-(in-flight deliveries are then redelivered by the next owner).
+(in-flight deliveries are then redelivered by the next owner). SIGUSR1 writes every
+asyncio task's stack and the worker's counters to stderr (to see what a stuck worker waits on).
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 
 import structlog
 
@@ -40,11 +42,20 @@ async def _serve(settings: Settings, burst: bool) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    loop.add_signal_handler(signal.SIGUSR1, _dump_state, worker)
     try:
         await worker.run()
     finally:
         await client.aclose()
     return 0
+
+
+def _dump_state(worker: Worker) -> None:
+    print(f"--- worker {worker.worker_id}: {worker.describe()}", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        print(f"--- task {task.get_name()}", file=sys.stderr)
+        task.print_stack(limit=8, file=sys.stderr)
+    sys.stderr.flush()
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> int:

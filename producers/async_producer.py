@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
 import redis.exceptions
+import structlog
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
 from producers.enqueue_command import EnqueueCommand, enqueue_command, parse_reply
+from producers.schedule_book import ScheduleBook
 from producers.send_request import SendRequest, SendResult, prepare
-from streams.errors import RedisUnavailableError, RelayqError
+from streams.deliverer import Deliverer
+from streams.errors import DirectSendError, RedisUnavailableError, RelayqError
 from streams.keys import Keys
 from streams.redis_client import check_partitions, create_client
+from streams.schedule import Schedule
 from streams.scripts import Scripts
 from streams.settings import Settings
 from streams.telemetry import tracer, tracing_enabled
@@ -22,18 +28,29 @@ from streams.telemetry import tracer, tracing_enabled
 __all__ = ("Producer",)
 
 _BATCH = 1000
+_log = structlog.get_logger(__name__)
 
 
 class Producer:
     """Sends messages into relayq. Safe to share between tasks of one event loop."""
 
-    def __init__(self, settings: Settings | None = None, *, client: Redis | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        client: Redis | None = None,
+        fallback: Deliverer | None = None,
+    ) -> None:
+        """``fallback``: a deliverer ``send_or_deliver`` uses when Redis cannot be reached
+        (opt-in; such a message skips the queue: no ordering, limits, retries or DLQ)."""
         self.settings = settings if settings is not None else Settings.from_env()
+        self.fallback = fallback
         self.keys = Keys(self.settings.namespace, self.settings.partitions)
         self._owns_client = client is None
         self._client = client if client is not None else create_client(self.settings)
         self._scripts = Scripts(self._client)
         self._window_ms = round(self.settings.dedup_window * 1000)
+        self._schedules = ScheduleBook(self._client, self.keys, self.settings)
         self._checked = False
 
     async def __aenter__(self) -> Producer:
@@ -69,6 +86,71 @@ class Producer:
             message_id = await self._send_one(request, trace=True)
             span.set_attribute("messaging.message.id", message_id)
             return message_id
+
+    async def schedule(
+        self,
+        name: str,
+        *,
+        every: float | dt.timedelta | None = None,
+        cron: str | None = None,
+        **fields: Any,
+    ) -> Schedule:
+        """Create or replace repeatable message ``name``: it is enqueued every ``every``
+        seconds, or at each time of the five-field ``cron`` expression (UTC), exactly once
+        per occurrence however many workers run. ``fields`` are those of ``send``."""
+        async with _redis_errors():
+            await self._ensure_checked()
+            return await self._schedules.add(name, every=every, cron=cron, **fields)
+
+    async def schedules(self) -> list[tuple[Schedule, int]]:
+        """Every schedule and its next due time (Unix ms)."""
+        async with _redis_errors():
+            return await self._schedules.list()
+
+    async def unschedule(self, name: str) -> bool:
+        """Remove schedule ``name``; False if there was none."""
+        async with _redis_errors():
+            return await self._schedules.remove(name)
+
+    async def send_or_deliver(self, **fields: Any) -> SendResult:
+        """Like ``send``, but when Redis cannot be reached and a ``fallback`` deliverer is
+        configured, deliver the message directly and say so (``SendResult.direct``).
+
+        Raises ValidationError; RedisUnavailableError when there is no fallback (or Redis
+        timed out, so the message may be enqueued after all); DirectSendError when the
+        direct delivery failed too.
+        """
+        request = SendRequest(**fields)
+        try:
+            return SendResult(await self.send(**fields))
+        except RedisUnavailableError as exc:
+            if self.fallback is None:
+                raise RedisUnavailableError(
+                    f"{exc} (direct-send fallback is off)", maybe_done=exc.maybe_done
+                ) from exc
+            if exc.maybe_done:
+                raise
+            return await self._deliver_directly(request, exc)
+
+    async def _deliver_directly(
+        self, request: SendRequest, cause: RedisUnavailableError
+    ) -> SendResult:
+        assert self.fallback is not None
+        prepared = prepare(request, self.settings, trace=tracing_enabled())
+        if prepared.due_ms:
+            raise RedisUnavailableError(
+                f"{cause}; a delayed message is not sent directly (it would go out early)"
+            ) from cause
+        message = prepared.message
+        _log.warning("direct_send", message_id=message.id, tenant=message.tenant, cause=str(cause))
+        try:
+            async with asyncio.timeout(self.settings.send_timeout):
+                result = await self.fallback.deliver(message)
+        except Exception as exc:
+            raise DirectSendError(
+                f"Redis is unreachable ({cause}) and the direct send failed: {exc}"
+            ) from exc
+        return SendResult(message.id, direct=True, provider_message_id=result.provider_message_id)
 
     async def _send_one(self, request: SendRequest, *, trace: bool = False) -> str:
         prepared = prepare(request, self.settings, trace=trace)
@@ -129,7 +211,8 @@ class _redis_errors:  # noqa: N801 - used as a lower-case context manager
     ) -> None:
         if isinstance(exc, redis.exceptions.TimeoutError):
             raise RedisUnavailableError(
-                f"Redis timed out; the message may or may not have been enqueued: {exc}"
+                f"Redis timed out; the message may or may not have been enqueued: {exc}",
+                maybe_done=True,
             ) from exc
         if isinstance(exc, redis.exceptions.ConnectionError | OSError):
             raise RedisUnavailableError(f"could not reach Redis: {exc}") from exc

@@ -52,6 +52,11 @@ class SendResult:
     error: Exception | None = None
     duplicate: bool = False
     """True when a dedup key matched an earlier message (``message_id`` is that message's)."""
+    direct: bool = False
+    """True when Redis was unreachable and the message was delivered directly by the
+    producer's fallback deliverer: no queue, so no ordering, limits, retries or DLQ."""
+    provider_message_id: str | None = None
+    """The provider's id for a direct delivery."""
 
     @property
     def ok(self) -> bool:

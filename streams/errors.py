@@ -15,6 +15,7 @@ from __future__ import annotations
 __all__ = (
     "ConfigurationError",
     "DeliveryError",
+    "DirectSendError",
     "PermanentDeliveryError",
     "RedisUnavailableError",
     "RelayqError",
@@ -42,7 +43,19 @@ class ConfigurationError(RelayqError, ValueError):
 
 
 class RedisUnavailableError(RelayqError):
-    """Redis could not be reached; the operation did not happen (or is not known to have)."""
+    """Redis could not be reached; the operation did not happen (or is not known to have).
+
+    ``maybe_done`` is True when the request may have reached Redis (a timeout): the
+    message may be enqueued after all, so the producer does not fall back to a direct send.
+    """
+
+    def __init__(self, reason: str, *, maybe_done: bool = False) -> None:
+        super().__init__(reason)
+        self.maybe_done = maybe_done
+
+
+class DirectSendError(RelayqError):
+    """Redis was unreachable and the producer's direct-send fallback failed as well."""
 
 
 class DeliveryError(RelayqError):

@@ -13,6 +13,19 @@ only ever used by single-key commands.
     {ns:P}:lease                   string: owning worker's lease token, with a TTL
     ns:workers                     sorted set: worker id -> heartbeat expiry (ms)
     ns:meta                        hash: partitions (fixed per namespace)
+    {ns:P}:schedules               hash: repeatable schedule name -> encoded Schedule
+    {ns:P}:schedules:due           sorted set: schedule name -> next due time (ms)
+    ns:schedules                   hash: schedule name -> partition (to find one by name)
+    ns:paused                      hash: paused scope ("all", "priority:<p>", "tenant:<t>") -> 1
+
+Flow control (tenant keys share the tag ``{ns:tenant:<t>}``; global ones ``{ns}``):
+
+    {ns:tenant:<t>}:inflight       sorted set: slot holder -> slot expiry (ms)
+    {ns:tenant:<t>}:limits         hash: cap, rate, burst overriding the defaults
+    {ns:tenant:<t>}:pause          string with a TTL: provider asked this tenant to wait
+    {ns:tenant:<t>}:rate           string: GCRA theoretical arrival time (ms)
+    {ns}:rate                      string: global GCRA theoretical arrival time (ms)
+    {ns}:limits                    hash: rate, burst overriding the global defaults
 """
 
 from __future__ import annotations
@@ -69,11 +82,48 @@ class Keys:
     def dedup(self, partition: int, dedup_key: str) -> str:
         return f"{self._tag(partition)}:dedup:{dedup_key}"
 
+    def schedules(self, partition: int) -> str:
+        return f"{self._tag(partition)}:schedules"
+
+    def schedule_due(self, partition: int) -> str:
+        return f"{self._tag(partition)}:schedules:due"
+
+    @property
+    def schedule_index(self) -> str:
+        return f"{self.namespace}:schedules"
+
     def attempts(self, partition: int) -> str:
         return f"{self._tag(partition)}:attempts"
 
     def lease(self, partition: int) -> str:
         return f"{self._tag(partition)}:lease"
+
+    def _tenant_tag(self, tenant: str) -> str:
+        return f"{{{self.namespace}:tenant:{tenant}}}"
+
+    def tenant_in_flight(self, tenant: str) -> str:
+        return f"{self._tenant_tag(tenant)}:inflight"
+
+    def tenant_limits(self, tenant: str) -> str:
+        return f"{self._tenant_tag(tenant)}:limits"
+
+    def tenant_pause(self, tenant: str) -> str:
+        return f"{self._tenant_tag(tenant)}:pause"
+
+    def tenant_rate(self, tenant: str) -> str:
+        return f"{self._tenant_tag(tenant)}:rate"
+
+    @property
+    def global_rate(self) -> str:
+        return f"{{{self.namespace}}}:rate"
+
+    @property
+    def global_limits(self) -> str:
+        return f"{{{self.namespace}}}:limits"
+
+    @property
+    def paused(self) -> str:
+        return f"{self.namespace}:paused"
 
     @property
     def workers(self) -> str:

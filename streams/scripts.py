@@ -22,7 +22,16 @@ def script_source(name: str) -> str:
 class Scripts:
     """Registered scripts of one client; build once and reuse."""
 
-    __slots__ = ("dead_letter", "enqueue", "lease_release", "lease_renew", "promote_due")
+    __slots__ = (
+        "admit_global",
+        "admit_tenant",
+        "dead_letter",
+        "enqueue",
+        "fire_schedule",
+        "lease_release",
+        "lease_renew",
+        "promote_due",
+    )
 
     def __init__(self, client: Redis) -> None:
         self.enqueue: AsyncScript = client.register_script(
@@ -32,3 +41,6 @@ class Scripts:
         self.promote_due: AsyncScript = client.register_script(script_source("promote_due_5"))
         self.lease_renew: AsyncScript = client.register_script(script_source("lease_renew_1"))
         self.lease_release: AsyncScript = client.register_script(script_source("lease_release_1"))
+        self.admit_tenant: AsyncScript = client.register_script(script_source("admit_tenant_4"))
+        self.admit_global: AsyncScript = client.register_script(script_source("admit_global_2"))
+        self.fire_schedule: AsyncScript = client.register_script(script_source("fire_schedule_3"))

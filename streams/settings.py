@@ -36,12 +36,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     concurrency: int = 64
     """Deliveries in flight at once per worker process (distinct conversations)."""
     read_count: int = 200
+    read_ahead: int = 2000
+    """Entries of one partition a worker holds in memory at most. Tenants take turns among
+    what is in memory, so this is how deep fairness sees: a tenant's backlog larger than
+    partitions x read_ahead still delays the entries queued behind it in the streams."""
     """Entries per XREADGROUP / XAUTOCLAIM call."""
     lease_ttl: float = 30.0
     send_timeout: float = 10.0
     """Longest a single delivery attempt may take (also the HTTP timeout)."""
     shutdown_grace: float = 10.0
     metrics_interval: float = 30.0
+    tenant_cap: int = 5
+    """Sends of one tenant in flight at once, across all workers (0 = no cap)."""
+    global_rate: float = 80.0
+    """Sends per second across all workers and tenants (0 = unlimited)."""
+    global_burst: int = 10
+    """Sends allowed at once before the global rate applies."""
+    tenant_rate: float = 0.0
+    """Default per-tenant sends per second (0 = none; set per tenant at run time)."""
+    tenant_burst: int = 5
     deliverer: str = "webhook"
     """``webhook``, ``sink`` (records in Redis, for demos) or ``module:factory``."""
     webhook_url: str | None = None
@@ -52,6 +65,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         _check_positive_int("max_attempts", self.max_attempts, maximum=1000)
         _check_positive_int("concurrency", self.concurrency, maximum=100_000)
         _check_positive_int("read_count", self.read_count, maximum=100_000)
+        _check_positive_int("read_ahead", self.read_ahead, maximum=1_000_000)
+        if self.read_ahead < self.read_count:
+            raise ConfigurationError(
+                f"read_ahead ({self.read_ahead}) must be at least read_count ({self.read_count})"
+            )
+        _check_positive_int("global_burst", self.global_burst, maximum=1_000_000)
+        _check_positive_int("tenant_burst", self.tenant_burst, maximum=1_000_000)
+        if isinstance(self.tenant_cap, bool) or not 0 <= self.tenant_cap <= 1_000_000:
+            raise ConfigurationError(
+                f"tenant_cap must be 0 (off) to 1000000, got {self.tenant_cap!r}"
+            )
+        for name in ("global_rate", "tenant_rate"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigurationError(f"{name} must be >= 0 per second (0 = off), got {value}")
         for name in (
             "dedup_window",
             "backoff_base",
@@ -76,6 +104,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 f"({self.send_timeout}s): a worker must finish any send it starts before "
                 "its lease can run out, or order could break on hand-over"
             )
+
+    @property
+    def slot_ttl(self) -> float:
+        """How long a tenant in-flight slot outlives a worker that died holding it."""
+        return 2 * self.send_timeout + 1
+
+    @property
+    def flow_control(self) -> bool:
+        """Whether any cluster-wide limit is on (off: no admission round trips at all)."""
+        return bool(self.tenant_cap or self.global_rate or self.tenant_rate)
 
     @property
     def lease_renew_interval(self) -> float:
@@ -153,11 +191,17 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "RELAYQ_BACKOFF_MAX_SECONDS": ("backoff_max", _seconds, "longest retry delay"),
     "RELAYQ_CONCURRENCY": ("concurrency", _integer, "deliveries in flight per worker"),
     "RELAYQ_READ_COUNT": ("read_count", _integer, "entries per stream read"),
+    "RELAYQ_READ_AHEAD": ("read_ahead", _integer, "entries per partition held in memory"),
     "RELAYQ_LEASE_TTL_SECONDS": ("lease_ttl", _seconds, "partition lease lifetime"),
     "RELAYQ_SEND_TIMEOUT_SECONDS": ("send_timeout", _seconds, "longest delivery attempt"),
     "RELAYQ_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace", _seconds, "drain time on SIGTERM"),
     "RELAYQ_METRICS_INTERVAL_SECONDS": ("metrics_interval", _seconds, "metrics log period"),
-    "RELAYQ_DELIVERER": ("deliverer", _text, "webhook | sink | module:factory"),
+    "RELAYQ_TENANT_CAP": ("tenant_cap", _integer, "sends in flight per tenant (0 = off)"),
+    "RELAYQ_GLOBAL_RATE": ("global_rate", _seconds, "sends per second, all workers (0 = off)"),
+    "RELAYQ_GLOBAL_BURST": ("global_burst", _integer, "sends at once before the rate applies"),
+    "RELAYQ_TENANT_RATE": ("tenant_rate", _seconds, "default sends/s per tenant (0 = off)"),
+    "RELAYQ_TENANT_BURST": ("tenant_burst", _integer, "per-tenant burst"),
+    "RELAYQ_DELIVERER": ("deliverer", _text, "webhook | sink | noop | module:factory"),
     "RELAYQ_WEBHOOK_URL": ("webhook_url", _text, "where the webhook deliverer POSTs"),
 }
 """Environment variable -> (Settings field, parser, description)."""

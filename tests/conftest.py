@@ -42,6 +42,9 @@ def settings(redis_server: RedisServer, tmp_path: Path) -> Settings:
         backoff_max=1.0,
         shutdown_grace=5.0,
         metrics_interval=3600.0,
+        # Flow control off unless a test turns it on (tests/test_flow_*.py do).
+        tenant_cap=0,
+        global_rate=0.0,
     )
 
 

@@ -1,0 +1,71 @@
+"""Fire the repeatable schedules of the partitions this worker owns.
+
+Every ``_FIRE_INTERVAL`` the owner looks at each held partition's due schedules, builds
+each one's message and runs ``fire_schedule_3.lua``, which enqueues it and moves the
+schedule on only if that occurrence was not fired yet: once per occurrence, whatever the
+number of workers (a stale owner's attempt finds the due time already moved).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import structlog
+from redis.asyncio import Redis
+
+from consumers.envelope import PartitionState
+from streams.codec import encode_message
+from streams.errors import ValidationError
+from streams.keys import Keys
+from streams.schedule import decode_schedule
+from streams.scripts import Scripts
+
+__all__ = ("ScheduleFiring",)
+
+_log = structlog.get_logger(__name__)
+_BATCH = 100
+
+
+class ScheduleFiring:
+    def __init__(self, client: Redis, scripts: Scripts, keys: Keys) -> None:
+        self._client = client
+        self._scripts = scripts
+        self._keys = keys
+
+    async def fire_due(self, states: Iterable[PartitionState]) -> int:
+        """Fire what is due in the given partitions; returns how many messages it enqueued."""
+        held = [s.partition for s in states if s.active]
+        if not held:
+            return 0
+        now_ms = time.time_ns() // 1_000_000
+        async with self._client.pipeline(transaction=False) as pipe:
+            for partition in held:
+                pipe.zrangebyscore(
+                    self._keys.schedule_due(partition), "-inf", now_ms, 0, _BATCH, withscores=True
+                )
+            due_lists = await pipe.execute()
+        fired = 0
+        for partition, due in zip(held, due_lists, strict=True):
+            for name, score in due:
+                fired += await self._fire(partition, name, int(score), now_ms)
+        return fired
+
+    async def _fire(self, partition: int, name: bytes, due_ms: int, now_ms: int) -> int:
+        data = await self._client.hget(self._keys.schedules(partition), name)
+        if data is None:  # removed meanwhile
+            await self._client.zrem(self._keys.schedule_due(partition), name)
+            return 0
+        try:
+            schedule = decode_schedule(data if isinstance(data, bytes) else data.encode())
+        except ValidationError as exc:
+            _log.error("schedule_undecodable", name=name.decode(errors="replace"), error=str(exc))
+            await self._client.zrem(self._keys.schedule_due(partition), name)
+            return 0
+        message = schedule.message(now_ms)
+        stream = self._keys.stream(partition, message.priority)
+        entry_id = await self._scripts.fire_schedule(
+            keys=(self._keys.schedule_due(partition), self._keys.schedules(partition), stream),
+            args=(name, due_ms, schedule.next_after(due_ms, now_ms), encode_message(message)),
+        )
+        return 1 if entry_id else 0

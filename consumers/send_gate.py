@@ -1,0 +1,69 @@
+"""What a lane asks before it sends a conversation's head entry, and tells after.
+
+``enter`` checks, in order: an operator pause of the namespace, the priority or the tenant
+(the conversation is set aside until resumed), then cluster-wide admission (tenant cap,
+provider pause, tenant and global rates; a refused conversation is parked under its
+tenant). ``leave`` gives the tenant slot back and wakes the tenant's next parked
+conversation. A conversation of a tenant that already has parked ones queues behind them
+without asking Redis: the tenant is known to be full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from consumers.admission import Admission
+from consumers.conversation import Conversation
+from consumers.envelope import Envelope
+from consumers.pause_state import PauseState
+from consumers.tenant_gates import TenantGates
+
+__all__ = ("SendGate",)
+
+
+class SendGate:
+    def __init__(
+        self,
+        admission: Admission,
+        pauses: PauseState,
+        requeue: Callable[[Conversation], None],
+    ) -> None:
+        self._admission = admission
+        self._pauses = pauses
+        self._requeue = requeue
+        self._gates = TenantGates(requeue)
+        self._paused: list[Conversation] = []
+
+    async def enter(self, conversation: Conversation, envelope: Envelope) -> bool:
+        """True when ``envelope`` may be sent now; else the conversation was set aside."""
+        if self._pauses.is_paused(conversation.priority, conversation.tenant):
+            self._paused.append(conversation)
+            return False
+        tenant = conversation.tenant
+        woken, conversation.woken = conversation.woken, False
+        if not woken and self._gates.is_parked(tenant) and not envelope.slot_held:
+            self._gates.park(conversation, None)
+            return False
+        refusal = await self._admission.admit(envelope)
+        if refusal is not None:
+            self._gates.park(conversation, refusal.wait)
+            return False
+        self._gates.wake_one(tenant)  # there may be more room: let the next one ask
+        return True
+
+    def leave(self, envelope: Envelope) -> None:
+        """The attempt is over (whatever its outcome): free its slot for the next one."""
+        if envelope.slot_held:
+            self._admission.release(envelope)
+            self._gates.wake_one(envelope.message.tenant)
+
+    def resume_paused(self) -> None:
+        """Requeue every conversation set aside by a pause (the lanes check again)."""
+        paused, self._paused = self._paused, []
+        for conversation in paused:
+            self._requeue(conversation)
+
+    @property
+    def waiting(self) -> int:
+        """Conversations set aside by a pause or parked for admission."""
+        return len(self._paused) + self._gates.parked

@@ -1,0 +1,126 @@
+"""Run-time controls shared by every worker: pauses and limits, read by workers within ~1 s.
+
+Pauses (``ns:paused``): the whole namespace, one priority, or one tenant. Workers stop
+starting sends for what is paused at their next ownership tick (<= 0.5 s); in-flight sends
+finish; nothing is dropped; resume continues each conversation in order.
+
+Limits: per tenant (``{ns:tenant:<t>}:limits``: cap, rate, burst) and global
+(``{ns}:limits``: rate, burst) override the workers' configured defaults from the next
+admission on, without a restart. A field set to 0 switches that limit off for the tenant;
+clearing a field returns it to the default. Overrides act where flow control is on (any
+of RELAYQ_TENANT_CAP, RELAYQ_GLOBAL_RATE, RELAYQ_TENANT_RATE non-zero, as by default).
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+import redis
+
+from consumers.pause_state import pause_scope
+from streams.errors import ValidationError
+from streams.keys import Keys
+from streams.message import Priority
+from streams.validation import MAX_TENANT_LENGTH, check_identifier, check_priority
+
+__all__ = ("Controls", "Limits")
+
+_TENANT_FIELDS = ("cap", "rate", "burst")
+_GLOBAL_FIELDS = ("rate", "burst")
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """Overrides in force (None: the workers' default applies)."""
+
+    cap: int | None = None
+    rate: float | None = None
+    burst: int | None = None
+
+
+def _check_limit(field: str, value: float | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(field, f"must be a number, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValidationError(field, f"must be a finite number >= 0, got {value!r}")
+    if field in ("cap", "burst") and value != int(value):
+        raise ValidationError(field, f"must be a whole number, got {value!r}")
+    if field == "burst" and value < 1:
+        raise ValidationError(field, "must be at least 1")
+    return str(int(value)) if field in ("cap", "burst") else repr(float(value))
+
+
+class Controls:
+    """Pause, resume and limit a namespace from any process (blocking Redis client)."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._client = client
+        self._keys = keys
+
+    def pause(self, *, priority: Priority | str | None = None, tenant: str | None = None) -> str:
+        """Pause the namespace (no arguments), one priority or one tenant; returns the scope."""
+        scope = self._scope(priority, tenant)
+        self._client.hset(self._keys.paused, scope, "1")
+        return scope
+
+    def resume(self, *, priority: Priority | str | None = None, tenant: str | None = None) -> bool:
+        """Lift that pause; False when it was not paused."""
+        return bool(self._client.hdel(self._keys.paused, self._scope(priority, tenant)))
+
+    def paused(self) -> list[str]:
+        """The paused scopes: ``all``, ``priority:<p>``, ``tenant:<t>``."""
+        return sorted(s.decode() for s in self._client.hkeys(self._keys.paused))  # type: ignore[union-attr]
+
+    def set_tenant_limits(
+        self,
+        tenant: str,
+        *,
+        cap: int | None = None,
+        rate: float | None = None,
+        burst: int | None = None,
+    ) -> Limits:
+        """Override the tenant's in-flight cap and/or rate (sends/s) and burst."""
+        key = self._keys.tenant_limits(check_identifier("tenant", tenant, MAX_TENANT_LENGTH))
+        self._write(key, {"cap": cap, "rate": rate, "burst": burst})
+        return self.tenant_limits(tenant)
+
+    def tenant_limits(self, tenant: str) -> Limits:
+        return self._read(self._keys.tenant_limits(tenant), _TENANT_FIELDS)
+
+    def clear_tenant_limits(self, tenant: str) -> None:
+        """Back to the workers' defaults for this tenant."""
+        self._client.delete(self._keys.tenant_limits(tenant))
+
+    def set_global_limits(self, *, rate: float | None = None, burst: int | None = None) -> Limits:
+        """Override the namespace-wide rate (sends/s; 0 = unlimited) and burst."""
+        self._write(self._keys.global_limits, {"rate": rate, "burst": burst})
+        return self.global_limits()
+
+    def global_limits(self) -> Limits:
+        return self._read(self._keys.global_limits, _GLOBAL_FIELDS)
+
+    def clear_global_limits(self) -> None:
+        self._client.delete(self._keys.global_limits)
+
+    def _scope(self, priority: Priority | str | None, tenant: str | None) -> str:
+        if tenant is not None:
+            tenant = check_identifier("tenant", tenant, MAX_TENANT_LENGTH)
+        return pause_scope(
+            priority=None if priority is None else check_priority(priority), tenant=tenant
+        )
+
+    def _write(self, key: str, values: dict[str, float | None]) -> None:
+        mapping = {f: text for f, v in values.items() if (text := _check_limit(f, v)) is not None}
+        if not mapping:
+            raise ValidationError("limits", "give at least one of " + ", ".join(values))
+        self._client.hset(key, mapping=mapping)  # type: ignore[arg-type]
+
+    def _read(self, key: str, fields: tuple[str, ...]) -> Limits:
+        raw = self._client.hmget(key, list(fields))
+        values: dict[str, int | float] = {}
+        for field, value in zip(fields, raw, strict=True):
+            if value is not None:
+                values[field] = float(value) if field == "rate" else int(value)
+        return Limits(**values)  # type: ignore[arg-type]

@@ -1,0 +1,26 @@
+-- Fire one repeatable schedule: enqueue its message and move it to its next due time,
+-- only if nobody fired this occurrence yet (compare-and-set on the due time).
+--
+-- KEYS[1] schedule due sorted set of the partition (member: schedule name, score: due Unix ms)
+-- KEYS[2] schedules hash of the partition (schedule name -> encoded schedule)
+-- KEYS[3] the stream the message goes to (its priority's stream in the partition)
+-- ARGV[1] schedule name
+-- ARGV[2] the due time the caller saw (Unix ms)
+-- ARGV[3] the next due time (Unix ms), computed by the caller from the schedule
+-- ARGV[4] the encoded message (stream entry field "m")
+--
+-- Several workers (or an old owner that has not noticed losing its lease) may try the
+-- same occurrence: only the first whose ARGV[2] still matches enqueues; the others find
+-- the due time moved on. A schedule removed meanwhile is not fired.
+-- Returns the new entry's stream id, or false when not fired.
+
+local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not due or tonumber(due) ~= tonumber(ARGV[2]) then
+  return false
+end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return false
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return redis.call('XADD', KEYS[3], '*', 'm', ARGV[4])
