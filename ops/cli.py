@@ -112,6 +112,12 @@ def _cmd_limits(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schedules(args: argparse.Namespace) -> int:
+    from ops.schedules_command import run_schedules
+
+    return run_schedules(_settings(args), args)
+
+
 def _cmd_env(_args: argparse.Namespace) -> int:
     for variable, (field, _parse, doc) in ENVIRONMENT.items():
         default = getattr(Settings(), field)
@@ -140,6 +146,26 @@ def _add_control_commands(sub: Any) -> None:
     limits.add_argument("--redis-url", dest="redis_url")
     limits.add_argument("--namespace")
     limits.set_defaults(handler=_cmd_limits)
+
+
+def _add_schedule_commands(sub: Any) -> None:
+    schedules = sub.add_parser("schedules", help="list, add or remove repeatable messages")
+    schedules.add_argument("--redis-url", dest="redis_url")
+    schedules.add_argument("--namespace")
+    actions = schedules.add_subparsers(dest="action")
+    actions.add_parser("list", help="every schedule and its next due time (the default)")
+    remove = actions.add_parser("remove", help="stop and delete a schedule")
+    remove.add_argument("name")
+    add = actions.add_parser("add", help="create or replace a schedule")
+    add.add_argument("name")
+    when = add.add_mutually_exclusive_group(required=True)
+    when.add_argument("--every", type=float, help="seconds between firings")
+    when.add_argument("--cron", help="five-field cron expression, UTC")
+    for field in ("tenant", "conversation", "recipient"):
+        add.add_argument(f"--{field}", required=True)
+    add.add_argument("--payload", default="{}", help="JSON document")
+    add.add_argument("--priority", default="normal", choices=("high", "normal", "low"))
+    schedules.set_defaults(handler=_cmd_schedules, action="list")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -182,6 +208,7 @@ def _parser() -> argparse.ArgumentParser:
     redis_cmd.set_defaults(handler=_cmd_redis)
 
     _add_control_commands(sub)
+    _add_schedule_commands(sub)
 
     env = sub.add_parser("env", help="list the environment variables relayq reads")
     env.set_defaults(handler=_cmd_env)
