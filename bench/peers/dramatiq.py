@@ -29,11 +29,11 @@ from bench.peers.harness import (
 QUEUE = "bench"
 COUNTER = JobCounter()
 
-broker = RedisBroker(url=redis_url())  # type: ignore[no-untyped-call]
+broker = RedisBroker(url=redis_url())
 dramatiq.set_broker(broker)
 
 
-@dramatiq.actor(queue_name=QUEUE, max_retries=0)
+@dramatiq.actor(queue_name=QUEUE, max_retries=0)  # type: ignore[untyped-decorator]
 def noop(payload: dict[str, Any]) -> None:
     COUNTER.hit()
 

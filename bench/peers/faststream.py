@@ -40,7 +40,7 @@ broker = RedisBroker(redis_url())
 app = FastStream(broker)
 
 
-@broker.subscriber(
+@broker.subscriber(  # type: ignore[untyped-decorator]
     stream=StreamSub(STREAM, group=GROUP, consumer="bench-1"),
     max_workers=concurrency_from_env(1),
 )

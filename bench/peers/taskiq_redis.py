@@ -30,7 +30,7 @@ COUNTER = JobCounter()
 broker = RedisStreamBroker(url=redis_url(), queue_name="bench")
 
 
-@broker.task(task_name="noop")
+@broker.task(task_name="noop")  # type: ignore[untyped-decorator]
 async def noop(payload: dict[str, Any]) -> None:
     COUNTER.hit()
 

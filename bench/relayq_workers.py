@@ -1,0 +1,189 @@
+"""relayq worker processes for a benchmark: ``relayq worker`` as users run it, several at once.
+
+A scenario that measures delivery of a backlog wants the workers ready when the backlog
+appears, not the time they take to start and agree on partitions. So :class:`Fleet`
+starts the workers on an empty namespace, waits until their logs say the partitions are
+split between them (each held once), pauses them (SIGSTOP), lets the scenario write its
+backlog, and resumes them (SIGCONT): the clock runs from the first delivery to the last.
+Leases (30 s) and heartbeats outlive the pause by far. Stopping is SIGTERM, the graceful
+shutdown users get, after which each worker's deliverer writes its stats
+(:mod:`bench.relayq_deliverer`).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import redis
+
+from bench.peers import counter
+from bench.processes import ProcessGroup, child_env, python_argv
+from bench.relayq_deliverer import (
+    OUT_DIR_ENV,
+    RECORD_ENV,
+    WorkerStats,
+    read_records,
+    read_stats,
+)
+from bench.relayq_env import relayq_env
+from ops.local_provider import Delivery
+
+__all__ = ("DeliveryRun", "Fleet", "FleetError")
+
+_POLL = 0.01
+_EVENTS = {"partition_acquired": 1, "partition_released": -1, "partition_lost": -1}
+
+
+class FleetError(RuntimeError):
+    """A worker died, or the fleet did not get where it should within its time."""
+
+
+class DeliveryRun(msgspec.Struct, frozen=True):
+    """What the fleet delivered: count and the first/last delivery (wall clock, s)."""
+
+    delivered: int
+    first: float
+    last: float
+    complete: bool
+
+    @property
+    def seconds(self) -> float:
+        return max(self.last - self.first, 1e-9)
+
+    @property
+    def rate(self) -> float:
+        return self.delivered / self.seconds
+
+
+class Fleet:
+    """``count`` worker processes on ``url``, logs and stats under ``workdir``."""
+
+    def __init__(
+        self,
+        group: ProcessGroup,
+        url: str,
+        workdir: Path,
+        *,
+        count: int = 1,
+        env: dict[str, str] | None = None,
+        record: bool = False,
+        partitions: int = 16,
+    ) -> None:
+        self._group = group
+        self._url = url
+        self.workdir = workdir
+        self._count = count
+        self._partitions = partitions
+        self._env = relayq_env(url, **(env or {}))
+        self._env[counter.URL_ENV] = url
+        self._env[OUT_DIR_ENV] = str(workdir)
+        self._env[RECORD_ENV] = "1" if record else "0"
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._client = redis.Redis.from_url(url)
+
+    def _log(self, index: int) -> Path:
+        return self.workdir / f"worker-{index}.log"
+
+    def start(self, timeout: float = 30.0) -> Fleet:
+        """Start the workers and wait until they hold every partition between them."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        argv = python_argv("-m", "ops.cli", "--log-level", "info", "worker")
+        for index in range(self._count):
+            self.procs.append(
+                self._group.spawn(argv, env=child_env(self._env), log=self._log(index))
+            )
+        self._wait_settled(timeout)
+        return self
+
+    def _held(self) -> list[int]:
+        held = []
+        for index in range(self._count):
+            total = 0
+            text = self._log(index).read_text(errors="replace") if self._log(index).exists() else ""
+            for line in text.splitlines():
+                if line.startswith("{") and '"partition_' in line:
+                    total += _EVENTS.get(json.loads(line).get("event", ""), 0)
+            held.append(total)
+        return held
+
+    def _wait_settled(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        stable_since: float | None = None
+        while True:
+            self._check_alive()
+            held = self._held()
+            settled = sum(held) == self._partitions and all(h > 0 for h in held)
+            now = time.monotonic()
+            if settled and stable_since is None:
+                stable_since = now
+            elif not settled:
+                stable_since = None
+            if stable_since is not None and now - stable_since >= 1.2:  # two ownership ticks
+                return
+            if now > deadline:
+                raise FleetError(f"partitions not split after {timeout:.0f} s: held {held}")
+            time.sleep(0.05)
+
+    def _check_alive(self) -> None:
+        for index, proc in enumerate(self.procs):
+            if proc.poll() is not None:
+                tail = self._log(index).read_text(errors="replace")[-1500:]
+                raise FleetError(f"worker {index} exited ({proc.returncode}): {tail}")
+
+    def pause(self) -> None:
+        self._group.signal_all(signal.SIGSTOP, self.procs)
+
+    def resume(self) -> None:
+        self._group.signal_all(signal.SIGCONT, self.procs)
+
+    def processed(self) -> tuple[int, float | None, float | None]:
+        """(count, first, last) as the workers' counters flushed them (live progress)."""
+        return counter.read(self._client)
+
+    def wait_for(self, target: int, timeout: float, count: Callable[[], int] | None = None) -> bool:
+        """Wait until ``target`` deliveries are counted (by the workers' counter, or by
+        ``count``); False when ``timeout`` ran out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            done = count() if count is not None else self.processed()[0]
+            if done >= target:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(_POLL if count is None else 5 * _POLL)
+
+    def stop(self) -> list[str]:
+        """SIGTERM every worker (graceful); how each ended."""
+        hows = [self._group.stop(proc, timeout=20) for proc in self.procs]
+        self.procs = []
+        self._client.close()
+        return hows
+
+    def stats(self) -> list[WorkerStats]:
+        return read_stats(self.workdir)
+
+    def result(self, target: int) -> DeliveryRun:
+        """The run as the workers saw it (their stats files; the counter as a fallback)."""
+        stats = [s for s in self.stats() if s.count]
+        if len(stats) == self._count:
+            delivered = sum(s.count for s in stats)
+            first = min(s.first_ns for s in stats) / 1e9
+            last = max(s.last_ns for s in stats) / 1e9
+        else:
+            client = redis.Redis.from_url(self._url)
+            try:
+                delivered, first_or_none, last_or_none = counter.read(client)
+            finally:
+                client.close()
+            first, last = first_or_none or 0.0, last_or_none or 0.0
+        return DeliveryRun(delivered, first, last, delivered >= target)
+
+    def records(self) -> list[Delivery]:
+        return read_records(self.workdir)

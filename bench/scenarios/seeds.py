@@ -1,0 +1,176 @@
+"""The seed's load tests (shared/seeds/001: the BullMQ WhatsApp send queue) at 100x scale.
+
+The seed's queue promises FIFO per conversation, at most 5 sends in flight per tenant
+and 80 msg/s globally, and tests it with six load scenarios. Each runs here with its
+message counts (and rates) multiplied by the scale, on the seed's limits scaled the same
+way: tenant cap 5 (a property of the provider, not scaled) and a global rate of
+80 x scale msg/s. Two `relayq worker` processes deliver over HTTP to the local provider
+(1 ms per request), which reports how many sends of a tenant it ever saw at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import msgspec
+import redis
+
+from bench.context import BenchContext
+from bench.processes import ProcessGroup
+from bench.provider import Provider
+from bench.relayq_env import NAMESPACE
+from bench.relayq_workers import Fleet
+from bench.results import RunOutput
+from bench.scenarios import Scenario
+from bench.stats import percentiles
+from bench.verify import verify
+
+__all__ = ("SCENARIO", "SEEDS", "Seed")
+
+TENANT_CAP = 5
+GLOBAL_RATE_PER_SCALE = 80
+PROVIDER_LATENCY = 0.001
+WORKERS = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Seed:
+    key: str
+    title: str
+    original: str
+    per_scale: int
+    """Messages (or, for ``open_loop``, messages per second) per unit of scale."""
+    tenants: int
+    conversations: int
+    produce: str = "fill"
+    throttle_rate: float = 0.0
+    verifies: str = ""
+
+    def n(self, scale: int) -> int:
+        return self.per_scale * scale
+
+
+SEEDS: tuple[Seed, ...] = (
+    Seed("burst", "Burst traffic", "100 messages enqueued rapidly", 100, 10, 1_000,
+         produce="burst", verifies="enqueue time (100 concurrent send()), all delivered, "
+         "FIFO, tenant cap, global rate"),
+    Seed("tenant_cap", "Per-tenant concurrency", "50 messages from one restaurant", 50, 1, 500,
+         verifies="never more than 5 of the tenant's sends in flight across both workers"),
+    Seed("fifo", "FIFO ordering", "20 messages to one conversation", 20, 1, 1,
+         verifies="delivered in send order, one at a time"),
+    Seed("multi_tenant", "Multi-tenant", "100 messages across 10 tenants", 100, 1_000, 2_000,
+         verifies="all tenants served, FIFO, tenant cap, global rate"),
+    Seed("sustained", "Sustained load", "10 messages/second for 5 seconds", 10, 10, 1_000,
+         produce="open_loop", verifies="keeps up with the offered rate; latency"),
+    Seed("rate_limit", "Rate-limit recovery", "150 messages to test rate limiting", 150, 50,
+         1_500, throttle_rate=0.1, verifies="provider answers 10% with 429 (Retry-After "
+         "0.1 s): all delivered, none dead-lettered (a 429 uses no attempt), FIFO, global rate"),
+)  # fmt: skip
+
+
+def _flow_env(scale: int) -> dict[str, str]:
+    return {
+        "RELAYQ_TENANT_CAP": str(TENANT_CAP),
+        "RELAYQ_GLOBAL_RATE": str(GLOBAL_RATE_PER_SCALE * scale),
+        "RELAYQ_TENANT_RATE": "0",
+        "RELAYQ_BACKOFF_BASE_SECONDS": "0.1",
+    }
+
+
+def _produce(ctx: BenchContext, seed: Seed, env: dict[str, str], workdir: Any) -> dict[str, Any]:
+    scale, n = ctx.sizes.seed_scale, seed.n(ctx.sizes.seed_scale)
+    common: dict[str, Any] = {"url": ctx.url, "tenants": seed.tenants,
+                              "conversations": seed.conversations, "env": env}  # fmt: skip
+    if seed.produce == "burst":
+        return dict(ctx.child("bench.relayq_produce:burst", timeout=120, n=n, **common))
+    if seed.produce == "open_loop":
+        out = workdir / "intended.json"
+        seconds = ctx.sizes.sustained_seconds
+        sent = ctx.child("bench.open_loop:open_loop", timeout=seconds + 60, rate=n,
+                         seconds=seconds, out=str(out), **common)  # fmt: skip
+        ids = list(msgspec.json.decode(out.read_bytes(), type=dict[str, int]))
+        return {"n": sent["sent"], "seconds": seconds, "ids": ids}
+    del scale
+    return dict(ctx.child("bench.relayq_produce:fill", timeout=120, n=n, **common))
+
+
+def _dead_letters(url: str, partitions: int = 16) -> int:
+    client = redis.Redis.from_url(url)
+    try:
+        return sum(int(client.xlen(f"{{{NAMESPACE}:{p}}}:dlq")) for p in range(partitions))
+    finally:
+        client.close()
+
+
+def _one(ctx: BenchContext, out: RunOutput, seed: Seed) -> None:
+    scale = ctx.sizes.seed_scale
+    ctx.fresh()
+    workdir = ctx.step_dir(f"seed-{seed.key}")
+    env = _flow_env(scale)
+    with ProcessGroup() as group:
+        provider = Provider(group, workdir / "provider.log", latency=PROVIDER_LATENCY,
+                            throttle_rate=seed.throttle_rate, retry_after=0.1)  # fmt: skip
+        env |= {"RELAYQ_DELIVERER": "webhook", "RELAYQ_WEBHOOK_URL": provider.url}
+        ctx.status(f"seed {seed.title}: starting {WORKERS} workers")
+        fleet = Fleet(group, ctx.url, workdir, count=WORKERS, env=env).start()
+        ctx.status(f"seed {seed.title}: {seed.n(scale):,} messages")
+        sent = _produce(ctx, seed, env, workdir)
+        limit = GLOBAL_RATE_PER_SCALE * scale
+        fleet.wait_for(sent["n"], timeout=30 + 3 * sent["n"] / limit, count=provider.accepted)
+        received, stats = provider.received(), provider.stats()
+        fleet.stop()
+        provider.close()
+    _report(out, seed, scale, sent, received, stats, _dead_letters(ctx.url))
+
+
+def _report(
+    out: RunOutput, seed: Seed, scale: int, sent: dict[str, Any], received: list[Any],
+    stats: dict[str, Any], dead: int,
+) -> None:  # fmt: skip
+    verdict = verify(sent["ids"], received)
+    row = f"{seed.title} ({seed.n(scale):,}{' msg/s' if seed.produce == 'open_loop' else ''})"
+    limit = GLOBAL_RATE_PER_SCALE * scale
+    tenant_max = max(stats["max_tenant_in_flight"].values(), default=0)
+    latencies = [d.received_ns / 1e6 - d.created_ms for d in received]
+    p50, p99 = percentiles(latencies, (0.5, 0.99))
+    out.add(row, "delivered", verdict.delivered)
+    out.add(row, "msgs/s", verdict.max_rate, "msgs/s")
+    out.add(row, "order violations", verdict.order_violations)
+    out.add(row, "tenant max in flight", tenant_max)
+    out.add(row, "send->provider p50", p50, "ms")
+    out.add(row, "send->provider p99", p99, "ms")
+    if seed.produce == "burst":
+        out.add(row, "enqueue s", sent["seconds"], "s")
+    out.check(f"{seed.title}: nothing lost, FIFO", verdict.ok and dead == 0,
+              f"{verdict.describe()}, {dead} dead-lettered")  # fmt: skip
+    out.check(f"{seed.title}: tenant cap {TENANT_CAP}", tenant_max <= TENANT_CAP,
+              f"max {tenant_max} in flight for one tenant")  # fmt: skip
+    if verdict.delivered >= 2 * limit / 10:  # long enough for the rate to mean something
+        out.check(f"{seed.title}: global rate {limit:,}/s", verdict.max_rate <= 1.05 * limit,
+                  f"{verdict.max_rate:,.0f} msgs/s")  # fmt: skip
+    if seed.throttle_rate:
+        out.check(f"{seed.title}: 429s seen and recovered", stats["throttled"] > 0 and dead == 0,
+                  f"{stats['throttled']:,} answered 429, {dead} dead-lettered")  # fmt: skip
+
+
+def _run(ctx: BenchContext) -> RunOutput:
+    out = RunOutput()
+    for seed in SEEDS:
+        _one(ctx, out, seed)
+    scale = ctx.sizes.seed_scale
+    out.notes.extend(
+        f"{s.title}: seed '{s.original}' -> {s.n(scale):,}"
+        f"{' msg/s' if s.produce == 'open_loop' else ' messages'}, {s.tenants:,} tenant(s), "
+        f"{s.conversations:,} conversation(s). Verifies: {s.verifies}."
+        for s in SEEDS
+    )
+    return out
+
+
+SCENARIO = Scenario(
+    name="seeds",
+    title="The seed's load scenarios at 100x",
+    description=__doc__.split("\n\n", 1)[1].replace("\n", " ").strip() if __doc__ else "",
+    run=_run,
+)
