@@ -64,7 +64,9 @@ class Admission:
         self._wake = asyncio.Event()
 
     def holder(self, envelope: Envelope) -> str:
-        return f"{self._worker_id}:{envelope.entry_id.decode()}"
+        # Entry ids are unique only within one stream: every partition and priority has
+        # its own, so the stream is part of the holder.
+        return f"{self._worker_id}:{envelope.stream}:{envelope.entry_id.decode()}"
 
     async def admit(self, envelope: Envelope) -> Refusal | None:
         """None when the send may start now (a tenant slot is then held), else a Refusal."""
