@@ -36,6 +36,8 @@ class RunOutput(msgspec.Struct):
     values: list[Value] = msgspec.field(default_factory=list)
     checks: list[Check] = msgspec.field(default_factory=list)
     notes: list[str] = msgspec.field(default_factory=list)
+    extra: dict[str, object] = msgspec.field(default_factory=dict)
+    """Scenario-specific data for the report (profile summary, peer details)."""
 
     def add(self, row: str, column: str, value: float, unit: str = "") -> None:
         self.values.append(Value(row, column, value, unit))
@@ -82,6 +84,7 @@ class ScenarioResult(msgspec.Struct):
         for note in output.notes:
             if note not in self.notes:
                 self.notes.append(note)
+        self.extra.update(output.extra)
 
     def median(self, row: str, column: str) -> float | None:
         cell = self.cells.get(row, {}).get(column)

@@ -25,7 +25,7 @@ class Verdict(msgspec.Struct, frozen=True):
     order_violations: int
     unexpected: int
     max_rate: float
-    """Deliveries per second from the first to the last."""
+    """Deliveries per second from the first to the last (intervals, so n - 1 of them)."""
 
     @property
     def ok(self) -> bool:
@@ -60,7 +60,7 @@ def verify(sent_ids: Iterable[str], deliveries: list[Delivery]) -> Verdict:
     rate = 0.0
     if len(deliveries) > 1:
         span = (deliveries[-1].received_ns - deliveries[0].received_ns) / 1e9
-        rate = len(deliveries) / span if span > 0 else 0.0
+        rate = (len(deliveries) - 1) / span if span > 0 else 0.0
     return Verdict(
         sent=len(sent),
         delivered=len(seen),

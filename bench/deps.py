@@ -1,0 +1,41 @@
+"""Make sure the ``bench`` extra is installed in this interpreter's environment."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+from rich.console import Console
+
+from bench.processes import REPO_ROOT
+
+__all__ = ("BENCH_MODULES", "ensure_bench_extra", "missing_modules")
+
+BENCH_MODULES = ("bullmq", "arq", "saq", "taskiq_redis", "faststream", "dramatiq", "celery",
+                 "rq")  # fmt: skip
+"""One import per package of the ``bench`` extra in pyproject.toml."""
+
+
+def missing_modules() -> list[str]:
+    return [name for name in BENCH_MODULES if importlib.util.find_spec(name) is None]
+
+
+def ensure_bench_extra(console: Console) -> None:
+    """``pip install -e '.[bench]'`` into this environment when a bench package is missing."""
+    missing = missing_modules()
+    if not missing:
+        return
+    console.print(
+        f"[yellow]missing {', '.join(missing)}: installing relayq's bench extra into "
+        f"{sys.prefix} (pip install -e '.[bench]')[/yellow]"
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         "-e", f"{REPO_ROOT}[bench]"],
+        check=True,
+    )  # fmt: skip
+    importlib.invalidate_caches()
+    still = missing_modules()
+    if still:
+        raise SystemExit(f"the bench extra did not provide {', '.join(still)}")

@@ -1,0 +1,75 @@
+"""The Python peers on the same Redis with the same payloads (:mod:`bench.peers`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from bench.context import BenchContext
+from bench.peers import MODES, PEERS, PeerResult, default_budget, run_peer
+from bench.results import RunOutput
+from bench.scenarios import Scenario
+
+__all__ = ("SCENARIO", "fastest", "row_name")
+
+
+def row_name(result: PeerResult) -> str:
+    return f"{result.peer} {result.version}, {result.mode} ({result.concurrency})"
+
+
+def _add(out: RunOutput, r: PeerResult) -> None:
+    row = row_name(r)
+    out.add(row, "enqueue/s", r.enqueue_rate, "msgs/s")
+    if r.bulk_enqueue_rate:
+        out.add(row, "bulk enqueue/s", r.bulk_enqueue_rate, "msgs/s")
+    out.add(row, "processed", r.processed)
+    out.add(row, "msgs/s", r.process_rate, "msgs/s")
+
+
+def fastest(results: list[PeerResult]) -> PeerResult | None:
+    """The peer run with the highest processing rate that processed everything."""
+    complete = [r for r in results if r.ok] or [r for r in results if r.processed]
+    return max(complete, key=lambda r: r.process_rate, default=None)
+
+
+def _run(ctx: BenchContext) -> RunOutput:
+    out = RunOutput()
+    n, budget = ctx.sizes.peers_n, default_budget(ctx.quick or ctx.smoke)
+    modes = MODES if not ctx.quick else ("default",)
+    results: list[PeerResult] = []
+    for name in PEERS:
+        for mode in modes:
+            ctx.status(f"peer {name} ({mode}): enqueue {n:,}, then one worker drains them")
+            result = run_peer(name, ctx.url, n, mode, budget)
+            results.append(result)
+            _add(out, result)
+    best = fastest(results)
+    for _ in range(ctx.sizes.peer_repeats if best else 0):
+        assert best is not None
+        ctx.status(f"peer {best.peer} ({best.mode}) again, for a median")
+        again = run_peer(best.peer, ctx.url, n, best.mode, budget)  # type: ignore[arg-type]
+        results.append(again)
+        _add(out, again)
+    details: list[dict[str, Any]] = [msgspec.to_builtins(r) for r in results]
+    out.extra["peers"] = details
+    out.extra["fastest"] = row_name(best) if best else None
+    return out
+
+
+SCENARIO = Scenario(
+    name="peers",
+    title="Python peers: one worker process, no-op job",
+    description=(
+        "Each peer enqueues N ~200-byte messages with its normal producer API (half with its "
+        "bulk API where it has one), then ONE worker process of it drains them at its default "
+        "and at a high concurrency; each no-op job counts itself (the same counter relayq's "
+        "deliverer uses) and the rate runs from the first to the last processed job. "
+        "Peers give no per-conversation order. A run cut by its time budget is 'partial' "
+        "with the rate of what it processed. The fastest peer is run again for a median."
+    ),
+    run=_run,
+    repeats=lambda _sizes: 1,
+    in_smoke=False,
+    is_peers=True,
+)
