@@ -150,8 +150,8 @@ def _report(
               f"max {tenant_max} in flight for one tenant")  # fmt: skip
     if verdict.delivered >= 5 * GLOBAL_BURST:  # enough for the rate to mean something
         allowed = _allowed_rate(limit, verdict.delivered)
-        out.check(f"{seed.title}: global rate {limit:,}/s", verdict.max_rate <= allowed,
-                  f"{verdict.max_rate:,.0f} msgs/s (at most {allowed:,.0f} with the burst)")  # fmt: skip
+        detail = f"{verdict.max_rate:,.0f} msgs/s (at most {allowed:,.0f} with the burst)"
+        out.check(f"{seed.title}: global rate {limit:,}/s", verdict.max_rate <= allowed, detail)
     if seed.throttle_rate:
         out.check(f"{seed.title}: 429s seen and recovered", stats["throttled"] > 0 and dead == 0,
                   f"{stats['throttled']:,} answered 429, {dead} dead-lettered")  # fmt: skip
