@@ -6,29 +6,38 @@ peers are timed the same way (first to last processed message, as the worker saw
 
 With ``BENCH_OUT_DIR`` set it writes, at shutdown, ``<dir>/<pid>.stats.json``: how many it
 delivered and the wall-clock times (ns) of its first and last delivery. With
-``BENCH_RECORD=1`` as well it keeps ``(tenant, conversation, id, created_ms, received_ns)``
-per delivery in memory and writes them to ``<dir>/<pid>.records.json``: the order and
-latency checks read those.
+``BENCH_RECORD=1`` as well it keeps a :class:`Record` per delivery in memory and writes
+them to ``<dir>/<pid>.records.json``: the order, latency and concurrency checks read those.
+
+For the seed's load scenarios it can also play a provider: ``BENCH_LATENCY_MS`` per
+delivery (an ``asyncio.sleep``), and ``BENCH_THROTTLE_RATE`` of the attempts answered like
+a 429 (``ThrottledError`` with ``BENCH_RETRY_AFTER`` seconds).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
 import time
 from pathlib import Path
 
 import msgspec
 
 from bench.peers.counter import JobCounter
-from ops.local_provider import Delivery
 from streams.deliverer import DeliveryResult
+from streams.errors import ThrottledError
 from streams.message import Message
 from streams.settings import Settings
 
 __all__ = (
+    "LATENCY_ENV",
     "OUT_DIR_ENV",
     "RECORD_ENV",
+    "RETRY_AFTER_ENV",
+    "THROTTLE_ENV",
     "CountingDeliverer",
+    "Record",
     "WorkerStats",
     "counting",
     "read_records",
@@ -37,28 +46,60 @@ __all__ = (
 
 OUT_DIR_ENV = "BENCH_OUT_DIR"
 RECORD_ENV = "BENCH_RECORD"
+LATENCY_ENV = "BENCH_LATENCY_MS"
+THROTTLE_ENV = "BENCH_THROTTLE_RATE"
+RETRY_AFTER_ENV = "BENCH_RETRY_AFTER"
 _OK = DeliveryResult()
 
 
+class Record(msgspec.Struct, frozen=True, array_like=True):
+    """One accepted delivery, as the deliverer saw it (wall clock, ns)."""
+
+    tenant: str
+    conversation: str
+    message_id: str
+    created_ms: int
+    started_ns: int
+    received_ns: int
+
+
 class WorkerStats(msgspec.Struct):
-    """One worker process's deliveries: count, first and last (wall clock, ns)."""
+    """One worker process's deliveries: count, first and last (wall clock, ns), 429s."""
 
     count: int = 0
     first_ns: int = 0
     last_ns: int = 0
+    throttled: int = 0
 
 
 class CountingDeliverer:
-    """Accepts every message at once; counts it (and records it when asked to)."""
+    """Accepts every message (after ``latency`` s); counts it, records it when asked to."""
 
-    def __init__(self, out_dir: str | None = None, record: bool = False) -> None:
+    def __init__(
+        self,
+        out_dir: str | None = None,
+        *,
+        record: bool = False,
+        latency: float = 0.0,
+        throttle_rate: float = 0.0,
+        retry_after: float = 0.1,
+    ) -> None:
         self._counter = JobCounter()
         self._dir = Path(out_dir) if out_dir else None
         self._record = record and self._dir is not None
-        self._records: list[Delivery] = []
+        self._records: list[Record] = []
         self._stats = WorkerStats()
+        self._latency = latency
+        self._throttle = throttle_rate
+        self._retry_after = retry_after
 
     async def deliver(self, message: Message) -> DeliveryResult:
+        started = time.time_ns() if self._record else 0
+        if self._latency:
+            await asyncio.sleep(self._latency)
+        if self._throttle and random.random() < self._throttle:
+            self._stats.throttled += 1
+            raise ThrottledError("bench: 429", retry_after=self._retry_after)
         self._counter.hit()
         now = time.time_ns()
         stats = self._stats
@@ -68,8 +109,9 @@ class CountingDeliverer:
         stats.last_ns = now
         if self._record:
             self._records.append(
-                Delivery(message.tenant, message.conversation, message.id, message.created_ms, now)
-            )
+                Record(message.tenant, message.conversation, message.id, message.created_ms,
+                       started, now)
+            )  # fmt: skip
         return _OK
 
     async def aclose(self) -> None:
@@ -84,7 +126,14 @@ class CountingDeliverer:
 
 def counting(_settings: Settings) -> CountingDeliverer:
     """The ``module:factory`` entry point."""
-    return CountingDeliverer(os.environ.get(OUT_DIR_ENV), os.environ.get(RECORD_ENV) == "1")
+    env = os.environ
+    return CountingDeliverer(
+        env.get(OUT_DIR_ENV),
+        record=env.get(RECORD_ENV) == "1",
+        latency=float(env.get(LATENCY_ENV, "0")) / 1000,
+        throttle_rate=float(env.get(THROTTLE_ENV, "0")),
+        retry_after=float(env.get(RETRY_AFTER_ENV, "0.1")),
+    )
 
 
 def read_stats(directory: Path) -> list[WorkerStats]:
@@ -95,10 +144,10 @@ def read_stats(directory: Path) -> list[WorkerStats]:
     ]
 
 
-def read_records(directory: Path) -> list[Delivery]:
+def read_records(directory: Path) -> list[Record]:
     """Every worker's records in ``directory``, merged in receive order."""
-    records: list[Delivery] = []
+    records: list[Record] = []
     for path in sorted(directory.glob("*.records.json")):
-        records.extend(msgspec.json.decode(path.read_bytes(), type=list[Delivery]))
+        records.extend(msgspec.json.decode(path.read_bytes(), type=list[Record]))
     records.sort(key=lambda d: d.received_ns)
     return records

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 
 import msgspec
 
-from ops.local_provider import Delivery
+from bench.relayq_deliverer import Record
 
-__all__ = ("Verdict", "verify")
+__all__ = ("Verdict", "max_in_flight", "verify")
 
 
 class Verdict(msgspec.Struct, frozen=True):
@@ -38,7 +38,23 @@ class Verdict(msgspec.Struct, frozen=True):
         )
 
 
-def verify(sent_ids: Iterable[str], deliveries: list[Delivery]) -> Verdict:
+def max_in_flight(records: Iterable[Record]) -> dict[str, int]:
+    """Per tenant, the most deliveries that overlapped in time (across all workers)."""
+    events: dict[str, list[tuple[int, int]]] = {}
+    for r in records:
+        events.setdefault(r.tenant, []).extend(((r.started_ns, 1), (r.received_ns, -1)))
+    peaks: dict[str, int] = {}
+    for tenant, points in events.items():
+        points.sort()  # at equal times an end (-1) sorts before a start (+1)
+        level = peak = 0
+        for _, step in points:
+            level += step
+            peak = max(peak, level)
+        peaks[tenant] = peak
+    return peaks
+
+
+def verify(sent_ids: Iterable[str], deliveries: list[Record]) -> Verdict:
     """``deliveries`` in arrival order against the ids sent."""
     sent = set(sent_ids)
     seen: set[str] = set()

@@ -4,8 +4,9 @@ The seed's queue promises FIFO per conversation, at most 5 sends in flight per t
 and 80 msg/s globally, and tests it with six load scenarios. Each runs here with its
 message counts (and rates) multiplied by the scale, on the seed's limits scaled the same
 way: tenant cap 5 (a property of the provider, not scaled) and a global rate of
-80 x scale msg/s. Two `relayq worker` processes deliver over HTTP to the local provider
-(1 ms per request), which reports how many sends of a tenant it ever saw at once.
+80 x scale msg/s. Two `relayq worker` processes deliver to the bench deliverer playing
+the provider (1 ms per send, 429s where the scenario asks), which records when each send
+started and ended: how many sends of a tenant overlapped is measured across both workers.
 """
 
 from __future__ import annotations
@@ -18,19 +19,19 @@ import redis
 
 from bench.context import BenchContext
 from bench.processes import ProcessGroup
-from bench.provider import Provider
+from bench.relayq_deliverer import LATENCY_ENV, RETRY_AFTER_ENV, THROTTLE_ENV, Record
 from bench.relayq_env import NAMESPACE
 from bench.relayq_workers import Fleet
 from bench.results import RunOutput
 from bench.scenarios import Scenario
 from bench.stats import percentiles
-from bench.verify import verify
+from bench.verify import max_in_flight, verify
 
 __all__ = ("SCENARIO", "SEEDS", "Seed")
 
 TENANT_CAP = 5
 GLOBAL_RATE_PER_SCALE = 80
-PROVIDER_LATENCY = 0.001
+PROVIDER_LATENCY_MS = 1
 WORKERS = 2
 GLOBAL_BURST = 10
 
@@ -65,8 +66,9 @@ SEEDS: tuple[Seed, ...] = (
     Seed("sustained", "Sustained load", "10 messages/second for 5 seconds", 10, 10, 1_000,
          produce="open_loop", verifies="keeps up with the offered rate; latency"),
     Seed("rate_limit", "Rate-limit recovery", "150 messages to test rate limiting", 150, 50,
-         1_500, throttle_rate=0.1, verifies="provider answers 10% with 429 (Retry-After "
-         "0.1 s): all delivered, none dead-lettered (a 429 uses no attempt), FIFO, global rate"),
+         1_500, throttle_rate=0.1, verifies="the provider answers 10% of sends with 429 "
+         "(Retry-After 0.1 s): all delivered, none dead-lettered (a 429 uses no attempt), "
+         "FIFO, global rate"),
 )  # fmt: skip
 
 
@@ -109,39 +111,37 @@ def _one(ctx: BenchContext, out: RunOutput, seed: Seed) -> None:
     scale = ctx.sizes.seed_scale
     ctx.fresh()
     workdir = ctx.step_dir(f"seed-{seed.key}")
-    env = _flow_env(scale)
+    provider = {LATENCY_ENV: str(PROVIDER_LATENCY_MS), THROTTLE_ENV: repr(seed.throttle_rate),
+                RETRY_AFTER_ENV: "0.1"}  # fmt: skip
+    env = _flow_env(scale) | provider
     with ProcessGroup() as group:
-        provider = Provider(group, workdir / "provider.log", latency=PROVIDER_LATENCY,
-                            throttle_rate=seed.throttle_rate, retry_after=0.1)  # fmt: skip
-        env |= {"RELAYQ_DELIVERER": "webhook", "RELAYQ_WEBHOOK_URL": provider.url}
         ctx.status(f"seed {seed.title}: starting {WORKERS} workers")
-        fleet = Fleet(group, ctx.url, workdir, count=WORKERS, env=env).start()
+        fleet = Fleet(group, ctx.url, workdir, count=WORKERS, env=env, record=True).start()
         ctx.status(f"seed {seed.title}: {seed.n(scale):,} messages")
         sent = _produce(ctx, seed, env, workdir)
         limit = GLOBAL_RATE_PER_SCALE * scale
-        fleet.wait_for(sent["n"], timeout=30 + 3 * sent["n"] / limit, count=provider.accepted)
-        received, stats = provider.received(), provider.stats()
+        fleet.wait_for(sent["n"], timeout=30 + 3 * sent["n"] / limit)
         fleet.stop()
-        provider.close()
-    _report(out, seed, scale, sent, received, stats, _dead_letters(ctx.url))
+    throttled = sum(s.throttled for s in fleet.stats())
+    _report(out, seed, scale, sent, fleet.records(), throttled, _dead_letters(ctx.url))
 
 
 def _report(
-    out: RunOutput, seed: Seed, scale: int, sent: dict[str, Any], received: list[Any],
-    stats: dict[str, Any], dead: int,
+    out: RunOutput, seed: Seed, scale: int, sent: dict[str, Any], received: list[Record],
+    throttled: int, dead: int,
 ) -> None:  # fmt: skip
     verdict = verify(sent["ids"], received)
     row = f"{seed.title} ({seed.n(scale):,}{' msg/s' if seed.produce == 'open_loop' else ''})"
     limit = GLOBAL_RATE_PER_SCALE * scale
-    tenant_max = max(stats["max_tenant_in_flight"].values(), default=0)
+    tenant_max = max(max_in_flight(received).values(), default=0)
     latencies = [d.received_ns / 1e6 - d.created_ms for d in received]
     p50, p99 = percentiles(latencies, (0.5, 0.99))
     out.add(row, "delivered", verdict.delivered)
     out.add(row, "msgs/s", verdict.max_rate, "msgs/s")
     out.add(row, "order violations", verdict.order_violations)
     out.add(row, "tenant max in flight", tenant_max)
-    out.add(row, "send->provider p50", p50, "ms")
-    out.add(row, "send->provider p99", p99, "ms")
+    out.add(row, "send->deliver p50", p50, "ms")
+    out.add(row, "send->deliver p99", p99, "ms")
     if seed.produce == "burst":
         out.add(row, "enqueue s", sent["seconds"], "s")
     out.check(f"{seed.title}: nothing lost, FIFO", verdict.ok and dead == 0,
@@ -153,8 +153,8 @@ def _report(
         detail = f"{verdict.max_rate:,.0f} msgs/s (at most {allowed:,.0f} with the burst)"
         out.check(f"{seed.title}: global rate {limit:,}/s", verdict.max_rate <= allowed, detail)
     if seed.throttle_rate:
-        out.check(f"{seed.title}: 429s seen and recovered", stats["throttled"] > 0 and dead == 0,
-                  f"{stats['throttled']:,} answered 429, {dead} dead-lettered")  # fmt: skip
+        out.check(f"{seed.title}: 429s seen and recovered", throttled > 0 and dead == 0,
+                  f"{throttled:,} answered 429, {dead} dead-lettered")  # fmt: skip
 
 
 def _allowed_rate(limit: float, n: int) -> float:
