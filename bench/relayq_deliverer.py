@@ -1,8 +1,10 @@
 """The deliverer relayq's benchmark workers run: a no-op that counts, and may record.
 
-``RELAYQ_DELIVERER=bench.relayq_deliverer:counting``. Each delivery is counted with the
-same :class:`~bench.peers.counter.JobCounter` the peers' no-op jobs use, so relayq and the
-peers are timed the same way (first to last processed message, as the worker saw them).
+``RELAYQ_DELIVERER=bench.relayq_deliverer:counting``. Each delivery is counted in process
+(an integer and the clock, no lock) and the count is added to the peers' Redis counter
+(:mod:`bench.peers.counter`) by a task on the worker's loop every 10 ms, for the runner's
+progress. Rates come from the first and last delivery as each worker saw them, like the
+peers' (first to last processed job).
 
 With ``BENCH_OUT_DIR`` set it writes, at shutdown, ``<dir>/<pid>.stats.json``: how many it
 delivered and the wall-clock times (ns) of its first and last delivery. With
@@ -17,14 +19,16 @@ a 429 (``ThrottledError`` with ``BENCH_RETRY_AFTER`` seconds).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
 from pathlib import Path
 
 import msgspec
+from redis.asyncio import Redis
 
-from bench.peers.counter import JobCounter
+from bench.peers import counter
 from streams.deliverer import DeliveryResult
 from streams.errors import ThrottledError
 from streams.message import Message
@@ -50,6 +54,7 @@ LATENCY_ENV = "BENCH_LATENCY_MS"
 THROTTLE_ENV = "BENCH_THROTTLE_RATE"
 RETRY_AFTER_ENV = "BENCH_RETRY_AFTER"
 _OK = DeliveryResult()
+_FLUSH_INTERVAL = 0.01
 
 
 class Record(msgspec.Struct, frozen=True, array_like=True):
@@ -84,7 +89,8 @@ class CountingDeliverer:
         throttle_rate: float = 0.0,
         retry_after: float = 0.1,
     ) -> None:
-        self._counter = JobCounter()
+        self._flushed = 0
+        self._flusher: asyncio.Task[None] | None = None
         self._dir = Path(out_dir) if out_dir else None
         self._record = record and self._dir is not None
         self._records: list[Record] = []
@@ -100,11 +106,11 @@ class CountingDeliverer:
         if self._throttle and random.random() < self._throttle:
             self._stats.throttled += 1
             raise ThrottledError("bench: 429", retry_after=self._retry_after)
-        self._counter.hit()
         now = time.time_ns()
         stats = self._stats
         if not stats.count:
             stats.first_ns = now
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
         stats.count += 1
         stats.last_ns = now
         if self._record:
@@ -114,8 +120,27 @@ class CountingDeliverer:
             )  # fmt: skip
         return _OK
 
+    async def _flush_loop(self) -> None:
+        client = Redis.from_url(os.environ[counter.URL_ENV])
+        try:
+            while True:
+                await asyncio.sleep(_FLUSH_INTERVAL)
+                await self._flush(client)
+        finally:
+            await self._flush(client)
+            await client.aclose()
+
+    async def _flush(self, client: Redis) -> None:
+        count = self._stats.count
+        if count > self._flushed:
+            await client.incrby(counter.COUNT_KEY, count - self._flushed)
+            self._flushed = count
+
     async def aclose(self) -> None:
-        self._counter.flush()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
         if self._dir is None:
             return
         pid = os.getpid()

@@ -13,6 +13,7 @@ shutdown users get, after which each worker's deliverer writes its stats
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -37,6 +38,7 @@ from bench.relayq_env import relayq_env
 __all__ = ("DeliveryRun", "Fleet", "FleetError")
 
 _POLL = 0.01
+_TICKS = os.sysconf("SC_CLK_TCK")
 _EVENTS = {"partition_acquired": 1, "partition_released": -1, "partition_lost": -1}
 
 
@@ -138,6 +140,18 @@ class Fleet:
             if proc.poll() is not None:
                 tail = self._log(index).read_text(errors="replace")[-1500:]
                 raise FleetError(f"worker {index} exited ({proc.returncode}): {tail}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the worker processes used so far."""
+        total = 0.0
+        for proc in self.procs:
+            try:
+                with open(f"/proc/{proc.pid}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / _TICKS
+        return total
 
     def pause(self) -> None:
         self._group.signal_all(signal.SIGSTOP, self.procs)

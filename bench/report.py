@@ -96,18 +96,22 @@ def _peer_setups(result: ScenarioResult) -> list[str]:
     return ["Peer setups (every peer: no per-conversation order):", "", *_table(header, rows), ""]
 
 
+def _one_profile(label: str, profile: Any) -> list[str]:
+    lines = [f"### Profile: {label}", "", f"{profile['samples']:,} samples (GIL held).", ""]
+    areas = [[a, f"{s:.1%}"] for a, s in profile["by_area"]]
+    selves = [[f"`{f}`", f"{s:.1%}"] for f, s in profile["self_top"]]
+    inclusive = [[f"`{f}`", f"{s:.1%}"] for f, s in profile["inclusive_ours"]]
+    lines += _table(["self time by area", "share"], areas)
+    lines += ["", *_table(["top functions by self time", "self"], selves)]
+    lines += ["", *_table(["relayq functions by inclusive time", "inclusive"], inclusive)]
+    return [*lines, ""]
+
+
 def _profile(result: ScenarioResult) -> list[str]:
-    profile: Any = result.extra.get("profile")
+    profiles: Any = result.extra.get("profiles") or {}
     lines: list[str] = []
-    if profile:
-        lines += [f"{profile['samples']:,} samples.", "", "Self time by area:", ""]
-        lines += _table(["area", "share"], [[a, f"{s:.1%}"] for a, s in profile["by_area"]])
-        lines += ["", "Top functions by self time:", ""]
-        lines += _table(["function", "self"], [[f, f"{s:.1%}"] for f, s in profile["self_top"]])
-        lines += ["", "relayq functions by inclusive time:", ""]
-        lines += _table(["function", "inclusive"],
-                        [[f, f"{s:.1%}"] for f, s in profile["inclusive_ours"]])  # fmt: skip
-        lines.append("")
+    for label, profile in profiles.items():
+        lines += _one_profile(label, profile)
     if FINDINGS.exists():
         lines += [FINDINGS.read_text().strip(), ""]
     return lines

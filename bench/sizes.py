@@ -19,6 +19,8 @@ class Sizes(msgspec.Struct, frozen=True, kw_only=True):
     """The deliver, flow-control, profile and memory backlog (spec: 50,000)."""
     http: int
     http_concurrency: tuple[int, ...]
+    http_seconds: float
+    """Time bound of one HTTP run (the rate is over what it delivered by then)."""
     latency_rates: tuple[int, ...]
     latency_seconds: float
     seed_scale: int
@@ -37,8 +39,9 @@ _DEFAULT = Sizes(
     send_single=5_000,
     send_many=50_000,
     backlog=50_000,
-    http=10_000,
-    http_concurrency=(16, 64, 256),
+    http=5_000,
+    http_concurrency=(4, 16, 64),
+    http_seconds=8.0,
     latency_rates=(500, 2_000, 5_000),
     latency_seconds=5.0,
     seed_scale=100,
@@ -55,8 +58,9 @@ _QUICK = Sizes(
     send_single=1_000,
     send_many=10_000,
     backlog=10_000,
-    http=2_000,
-    http_concurrency=(16, 64),
+    http=1_000,
+    http_concurrency=(16,),
+    http_seconds=3.0,
     latency_rates=(500, 2_000, 5_000),
     latency_seconds=2.0,
     seed_scale=10,
@@ -75,6 +79,7 @@ _SMOKE = Sizes(
     backlog=1_000,
     http=200,
     http_concurrency=(16,),
+    http_seconds=3.0,
     latency_rates=(500,),
     latency_seconds=0.5,
     seed_scale=1,

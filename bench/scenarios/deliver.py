@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import msgspec
+
 from bench.context import BenchContext
 from bench.processes import ProcessGroup
 from bench.relayq_workers import DeliveryRun, Fleet
 from bench.results import RunOutput
 from bench.scenarios import Scenario
 
-__all__ = ("ONE", "SCENARIO", "TWO", "deliver_backlog")
+__all__ = ("ONE", "SCENARIO", "TWO", "Delivered", "deliver_backlog")
 
 ONE = "1 worker process"
 TWO = "2 worker processes"
 TENANTS = 50
 CONVERSATIONS = 5_000
+
+
+class Delivered(msgspec.Struct, frozen=True):
+    run: DeliveryRun
+    cpu_us_per_msg: float
+    """Worker CPU time (all worker processes) per delivered message, in microseconds."""
 
 
 def deliver_backlog(
@@ -24,7 +32,7 @@ def deliver_backlog(
     *,
     workers: int,
     env: Mapping[str, str] | None = None,
-) -> DeliveryRun:
+) -> Delivered:
     """Start ``workers`` on an empty namespace, pause them, enqueue the backlog, resume,
     and time the first to the last delivery (see :mod:`bench.relayq_workers`)."""
     n = ctx.sizes.backlog
@@ -37,16 +45,21 @@ def deliver_backlog(
         ctx.status(f"{label}: enqueuing {n:,} messages ({CONVERSATIONS:,} conversations)")
         ctx.child("bench.relayq_produce:fill", timeout=120, url=ctx.url, n=n, ids=False,
                   tenants=TENANTS, conversations=CONVERSATIONS, env=dict(env or {}))  # fmt: skip
+        cpu_before = fleet.cpu_seconds()
         fleet.resume()
         ctx.status(f"{label}: delivering {n:,}")
         fleet.wait_for(n, timeout=120)
+        cpu = fleet.cpu_seconds() - cpu_before
         fleet.stop()
-    return fleet.result(n)
+    run = fleet.result(n)
+    return Delivered(run, 1e6 * cpu / max(run.delivered, 1))
 
 
-def _add(out: RunOutput, row: str, run: DeliveryRun, n: int) -> None:
+def _add(out: RunOutput, row: str, delivered: Delivered, n: int) -> None:
+    run = delivered.run
     out.add(row, "msgs/s", run.rate, "msgs/s")
     out.add(row, "seconds", run.seconds, "s")
+    out.add(row, "worker CPU us/msg", delivered.cpu_us_per_msg)
     out.check(f"{row}: all {n:,} delivered", run.complete, f"{run.delivered:,} delivered")
 
 

@@ -25,10 +25,12 @@ def _run(ctx: BenchContext) -> RunOutput:
     n = ctx.sizes.backlog
     off = deliver_backlog(ctx, "flow control off", workers=1)
     on = deliver_backlog(ctx, "flow control on", workers=1, env=HIGH_LIMITS)
-    for row, run in ((OFF, off), (ON, on)):
+    for row, delivered in ((OFF, off), (ON, on)):
+        run = delivered.run
         out.add(row, "msgs/s", run.rate, "msgs/s")
+        out.add(row, "worker CPU us/msg", delivered.cpu_us_per_msg)
         out.check(f"{row}: all {n:,} delivered", run.complete, f"{run.delivered:,} delivered")
-    out.add(ON, "cost", 1 - on.rate / off.rate, "%")
+    out.add(ON, "cost", 1 - on.run.rate / off.run.rate, "%")
     return out
 
 

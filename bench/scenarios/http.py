@@ -34,7 +34,7 @@ def _one(ctx: BenchContext, out: RunOutput, concurrency: int) -> None:
         ctx.child("bench.relayq_produce:fill", timeout=120, url=ctx.url, n=n, ids=False)
         fleet.resume()
         ctx.status(f"http: delivering {n:,} over HTTP, concurrency {concurrency}")
-        fleet.wait_for(n, timeout=180, count=provider.accepted)
+        complete = fleet.wait_for(n, timeout=ctx.sizes.http_seconds, count=provider.accepted)
         received = provider.received()
         stats = provider.stats()
         fleet.stop()
@@ -44,7 +44,11 @@ def _one(ctx: BenchContext, out: RunOutput, concurrency: int) -> None:
         out.add(row, "msgs/s", len(received) / seconds, "msgs/s")
     out.add(row, "max in flight", float(stats["max_in_flight"]))
     out.add(row, "bound c/latency", concurrency / LATENCY, "msgs/s")
-    out.check(f"{row}: all {n:,} delivered", len(received) >= n, f"{len(received):,} accepted")
+    if not complete:
+        out.notes.append(f"{row}: {len(received):,} of {n:,} delivered within the "
+                         f"{ctx.sizes.http_seconds:g} s bound; the rate is over those")  # fmt: skip
+    out.check(f"{row}: every delivery accepted once", stats["accepted"] == len(received),
+              f"{len(received):,} accepted")  # fmt: skip
 
 
 def _run(ctx: BenchContext) -> RunOutput:
