@@ -1,12 +1,14 @@
-"""Admission to send, cluster-wide: provider pause, tenant in-flight cap, tenant rate, global rate.
+"""Admission to send, cluster-wide: provider pause, tenant in-flight cap, tenant rate,
+global rate.
 
-Lanes ask ``admit(envelope)`` before each attempt. Requests that arrive while a round trip
-is in flight are sent together (group commit): phase one runs ``admit_tenant_4.lua`` for
-each, phase two ``admit_global_2.lua`` for those the tenant phase admitted, so a refused
-tenant never spends a global token. A tenant refused for pause or rate, and the whole
-worker refused by the global rate, are remembered locally until the wait is over, so
-refusals cost no Redis traffic. Slot releases go out in the same pipeline, ahead of the
-admissions, so a slot freed here is free for the very next request.
+Lanes ask ``admit(envelope)`` before each attempt. Requests that arrive while a round
+trip is in flight are decided together (group commit) by one ``admit_round.lua`` call:
+it first frees the slots released since the last round, then admits per tenant as many
+as its pause, cap and rate allow, then asks the global rate for all of those, so a
+refused tenant never spends a global token. A round costs one round trip and one script
+call however many sends and tenants it covers. A tenant refused for pause or rate, and
+the whole worker refused by the global rate, are remembered locally until the wait is
+over, so refusals cost no Redis traffic.
 
 With every limit off (``Settings.flow_control`` false) ``admit`` costs no round trip; a
 provider's throttling still pauses the tenant in this worker and, through its Redis pause
@@ -19,6 +21,7 @@ import asyncio
 import dataclasses
 import time
 from collections import defaultdict
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
@@ -41,6 +44,10 @@ class Refusal:
     wait: float | None
 
 
+_Request = tuple[Envelope, "asyncio.Future[Refusal | None]"]
+
+_ROUNDS_IN_FLIGHT = 4
+
 _REFUSAL_TEXT = {b"paused": "paused", b"cap": "cap", b"rate": "rate"}
 
 
@@ -59,7 +66,7 @@ class Admission:
         self._global_args = (settings.global_rate, settings.global_burst)
         self._global_open_at = 0.0
         self._tenant_open_at: dict[str, float] = {}
-        self._queue: list[tuple[Envelope, asyncio.Future[Refusal | None]]] = []
+        self._queue: list[_Request] = []
         self._releases: defaultdict[str, list[str]] = defaultdict(list)
         self._wake = asyncio.Event()
 
@@ -88,83 +95,109 @@ class Admission:
                 return refusal
 
     async def run(self) -> None:
-        """Send queued admission requests in batches; runs until cancelled."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            batch, self._queue = self._queue, []
-            releases, self._releases = self._releases, defaultdict(list)
-            try:
-                await self._decide(batch, releases)
-            except Exception as exc:  # Redis away: refuse for a moment, nothing is taken
-                _log.warning("admission_failed", error=str(exc))
-                for key, holders in releases.items():
-                    self._releases[key].extend(holders)  # the slot TTL is the last resort
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(Refusal("unavailable", 0.5))
-                await asyncio.sleep(0.1)
-                if self._releases:
-                    self._wake.set()
+        """Decide queued admission requests in rounds; runs until cancelled.
 
-    async def _decide(
-        self,
-        batch: list[tuple[Envelope, asyncio.Future[Refusal | None]]],
-        releases: dict[str, list[str]],
-    ) -> None:
-        now_ms = time.time_ns() // 1_000_000
-        tenant_phase = [(e, f) for e, f in batch if not e.slot_held]
-        if tenant_phase or releases:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for key, holders in releases.items():
-                    pipe.zrem(key, *holders)
-                for envelope, _ in tenant_phase:
-                    tenant = envelope.message.tenant
-                    keys = self._keys
-                    await self._scripts.admit_tenant(
-                        keys=(keys.tenant_in_flight(tenant), keys.tenant_limits(tenant),
-                              keys.tenant_pause(tenant), keys.tenant_rate(tenant)),
-                        args=(self.holder(envelope), now_ms, self._slot_ttl_ms, *self._tenant_args),
-                        client=pipe,
-                    )  # fmt: skip
-                replies = (await pipe.execute())[len(releases) :]
-            for (envelope, future), (ok, wait_ms, reason) in zip(
-                tenant_phase, replies, strict=True
-            ):
-                if ok:
-                    envelope.slot_held = True
+        Up to ``_ROUNDS_IN_FLIGHT`` rounds overlap, so lanes wait about one round trip,
+        not a queue of them; requests arriving meanwhile wait for the next round.
+        """
+        rounds = asyncio.Semaphore(_ROUNDS_IN_FLIGHT)
+        async with asyncio.TaskGroup() as group:
+            while True:
+                await self._wake.wait()
+                await rounds.acquire()
+                self._wake.clear()
+                batch, self._queue = self._queue, []
+                releases, self._releases = self._releases, defaultdict(list)
+                if batch or releases:
+                    group.create_task(self._round(batch, releases, rounds))
                 else:
-                    future.set_result(self._tenant_refusal(envelope, int(wait_ms), reason))
-        await self._global_phase([(e, f) for e, f in batch if not f.done()], now_ms)
+                    rounds.release()
 
-    def _tenant_refusal(self, envelope: Envelope, wait_ms: int, reason: bytes) -> Refusal:
+    async def _round(
+        self,
+        batch: list[_Request],
+        releases: dict[str, list[str]],
+        rounds: asyncio.Semaphore,
+    ) -> None:
+        try:
+            await self._decide(batch, releases)
+        except Exception as exc:  # Redis away: refuse for a moment, nothing is taken
+            _log.warning("admission_failed", error=str(exc))
+            for tenant, holders in releases.items():
+                self._releases[tenant].extend(holders)  # the slot TTL is the last resort
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(Refusal("unavailable", 0.5))
+            await asyncio.sleep(0.1)
+            if self._releases:
+                self._wake.set()
+        finally:
+            rounds.release()
+
+    async def _decide(self, batch: list[_Request], releases: dict[str, list[str]]) -> None:
+        holding = [r for r in batch if r[0].slot_held]
+        asking: dict[str, list[_Request]] = defaultdict(list)
+        for request in batch:
+            if not request[0].slot_held:
+                asking[request[0].message.tenant].append(request)
+        released = releases
+        tenants = list(asking.keys() | released.keys())
+        keys: list[str] = [self._keys.global_rate, self._keys.global_limits]
+        args: list[str | int | float] = [
+            time.time_ns() // 1_000_000,
+            self._slot_ttl_ms,
+            *self._tenant_args,
+        ]
+        args += [*self._global_args, len(holding), len(tenants)]
+        for tenant in tenants:
+            keys += self._tenant_keys(tenant)
+            gone, wanting = released.get(tenant, []), asking.get(tenant, [])
+            args += [len(gone), *gone, len(wanting), *(self.holder(e) for e, _ in wanting)]
+        reply = await self._scripts.admit_round(keys=keys, args=args)
+        admitted = [*holding]
+        for index, tenant in enumerate(tenants):
+            count, wait_ms, reason = reply[2 + 3 * index : 5 + 3 * index]
+            admitted += self._apply_tenant_reply(
+                tenant, asking.get(tenant, []), count, wait_ms, reason
+            )
+        self._apply_global_reply(admitted, int(reply[0]), int(reply[1]))
+
+    def _tenant_keys(self, tenant: str) -> tuple[str, str, str, str]:
+        keys = self._keys
+        return (
+            keys.tenant_in_flight(tenant),
+            keys.tenant_limits(tenant),
+            keys.tenant_pause(tenant),
+            keys.tenant_rate(tenant),
+        )
+
+    def _apply_tenant_reply(
+        self, tenant: str, requests: list[_Request], count: Any, wait_ms: Any, reason: Any
+    ) -> list[_Request]:
+        admitted = int(count)
+        for envelope, _ in requests[:admitted]:
+            envelope.slot_held = True
+        if admitted < len(requests):
+            refusal = self._tenant_refusal(tenant, int(wait_ms), reason)
+            for _, future in requests[admitted:]:
+                future.set_result(refusal)
+        return requests[:admitted]
+
+    def _tenant_refusal(self, tenant: str, wait_ms: int, reason: bytes) -> Refusal:
         text = _REFUSAL_TEXT.get(reason, "rate")
         if wait_ms < 0:
             return Refusal(text, None)
         wait = wait_ms / 1000
-        self._tenant_open_at[envelope.message.tenant] = time.monotonic() + wait
+        self._tenant_open_at[tenant] = time.monotonic() + wait
         return Refusal(text, wait)
 
-    async def _global_phase(
-        self, batch: list[tuple[Envelope, asyncio.Future[Refusal | None]]], now_ms: int
-    ) -> None:
-        if not batch:
-            return
-        # Runs even when the default global rate is off: ``{ns}:limits`` can switch it on.
-        async with self._client.pipeline(transaction=False) as pipe:
-            for _ in batch:
-                await self._scripts.admit_global(
-                    keys=(self._keys.global_rate, self._keys.global_limits),
-                    args=(now_ms, *self._global_args),
-                    client=pipe,
-                )
-            replies = await pipe.execute()
-        for (_, future), (ok, wait_ms) in zip(batch, replies, strict=True):
-            if ok:
-                future.set_result(None)
-            else:
-                wait = int(wait_ms) / 1000
-                self._global_open_at = max(self._global_open_at, time.monotonic() + wait)
+    def _apply_global_reply(self, admitted: list[_Request], granted: int, wait_ms: int) -> None:
+        for _, future in admitted[:granted]:
+            future.set_result(None)
+        if granted < len(admitted):
+            wait = wait_ms / 1000
+            self._global_open_at = max(self._global_open_at, time.monotonic() + wait)
+            for _, future in admitted[granted:]:
                 future.set_result(Refusal("global", wait))
 
     def release(self, envelope: Envelope) -> None:
@@ -172,9 +205,7 @@ class Admission:
         if not envelope.slot_held:
             return
         envelope.slot_held = False
-        self._releases[self._keys.tenant_in_flight(envelope.message.tenant)].append(
-            self.holder(envelope)
-        )
+        self._releases[envelope.message.tenant].append(self.holder(envelope))
         self._wake.set()
 
     async def flush_releases(self) -> None:
@@ -182,8 +213,8 @@ class Admission:
         releases, self._releases = self._releases, defaultdict(list)
         if releases:
             async with self._client.pipeline(transaction=False) as pipe:
-                for key, holders in releases.items():
-                    pipe.zrem(key, *holders)
+                for tenant, holders in releases.items():
+                    pipe.zrem(self._keys.tenant_in_flight(tenant), *holders)
                 await pipe.execute()
 
     async def pause_tenant(self, tenant: str, seconds: float) -> None:

@@ -18,14 +18,16 @@ only ever used by single-key commands.
     ns:schedules                   hash: schedule name -> partition (to find one by name)
     ns:paused                      hash: paused scope ("all", "priority:<p>", "tenant:<t>") -> 1
 
-Flow control (tenant keys share the tag ``{ns:tenant:<t>}``; global ones ``{ns}``):
+Flow control keys share one tag, ``{ns:flow}``, so one script call decides a whole round
+of admissions for many tenants (on Redis Cluster they live on one shard; the traffic is
+one call per round, not per message):
 
-    {ns:tenant:<t>}:inflight       sorted set: slot holder -> slot expiry (ms)
-    {ns:tenant:<t>}:limits         hash: cap, rate, burst overriding the defaults
-    {ns:tenant:<t>}:pause          string with a TTL: provider asked this tenant to wait
-    {ns:tenant:<t>}:rate           string: GCRA theoretical arrival time (ms)
-    {ns}:rate                      string: global GCRA theoretical arrival time (ms)
-    {ns}:limits                    hash: rate, burst overriding the global defaults
+    {ns:flow}:t:<t>:inflight       sorted set: slot holder -> slot expiry (ms)
+    {ns:flow}:t:<t>:limits         hash: cap, rate, burst overriding the defaults
+    {ns:flow}:t:<t>:pause          string with a TTL: provider asked this tenant to wait
+    {ns:flow}:t:<t>:rate           string: GCRA theoretical arrival time (ms)
+    {ns:flow}:rate                 string: global GCRA theoretical arrival time (ms)
+    {ns:flow}:limits               hash: rate, burst overriding the global defaults
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ class Keys:
         return f"{self._tag(partition)}:lease"
 
     def _tenant_tag(self, tenant: str) -> str:
-        return f"{{{self.namespace}:tenant:{tenant}}}"
+        return f"{{{self.namespace}:flow}}:t:{tenant}"
 
     def tenant_in_flight(self, tenant: str) -> str:
         return f"{self._tenant_tag(tenant)}:inflight"
@@ -115,11 +117,11 @@ class Keys:
 
     @property
     def global_rate(self) -> str:
-        return f"{{{self.namespace}}}:rate"
+        return f"{{{self.namespace}:flow}}:rate"
 
     @property
     def global_limits(self) -> str:
-        return f"{{{self.namespace}}}:limits"
+        return f"{{{self.namespace}:flow}}:limits"
 
     @property
     def paused(self) -> str:

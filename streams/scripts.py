@@ -23,8 +23,7 @@ class Scripts:
     """Registered scripts of one client; build once and reuse."""
 
     __slots__ = (
-        "admit_global",
-        "admit_tenant",
+        "admit_round",
         "dead_letter",
         "enqueue",
         "fire_schedule",
@@ -41,6 +40,5 @@ class Scripts:
         self.promote_due: AsyncScript = client.register_script(script_source("promote_due_5"))
         self.lease_renew: AsyncScript = client.register_script(script_source("lease_renew_1"))
         self.lease_release: AsyncScript = client.register_script(script_source("lease_release_1"))
-        self.admit_tenant: AsyncScript = client.register_script(script_source("admit_tenant_4"))
-        self.admit_global: AsyncScript = client.register_script(script_source("admit_global_2"))
+        self.admit_round: AsyncScript = client.register_script(script_source("admit_round"))
         self.fire_schedule: AsyncScript = client.register_script(script_source("fire_schedule_3"))

@@ -6,6 +6,8 @@ path pays nothing for tracing it does not use.
 
 from __future__ import annotations
 
+import os
+
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -16,9 +18,21 @@ _propagator = TraceContextTextMapPropagator()
 INSTRUMENTATION_NAME = "relayq"
 
 
+_PROVIDER_FROM_ENVIRONMENT = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+
+
 def tracing_enabled() -> bool:
-    """True when a TracerProvider other than the default no-op/proxy one is installed."""
-    provider = trace.get_tracer_provider()
+    """True when a TracerProvider other than the default no-op/proxy one is installed.
+
+    Called per message: it reads OpenTelemetry's global slot directly, because
+    ``get_tracer_provider()`` looks up an environment variable on every call while no
+    provider is set (11% of a worker's CPU in a profile).
+    """
+    provider = getattr(trace, "_TRACER_PROVIDER", None)
+    if provider is None:
+        if not _PROVIDER_FROM_ENVIRONMENT:
+            return False
+        provider = trace.get_tracer_provider()
     return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
 
 
