@@ -39,14 +39,14 @@ _DEFAULT = Sizes(
     send_single=5_000,
     send_many=50_000,
     backlog=50_000,
-    http=5_000,
+    http=3_000,
     http_concurrency=(4, 16, 64),
-    http_seconds=8.0,
+    http_seconds=5.0,
     latency_rates=(500, 2_000, 5_000),
     latency_seconds=5.0,
     seed_scale=100,
     sustained_seconds=5.0,
-    peers_n=10_000,
+    peers_n=5_000,
     peer_repeats=2,
 )
 
@@ -62,10 +62,10 @@ _QUICK = Sizes(
     http_concurrency=(16,),
     http_seconds=3.0,
     latency_rates=(500, 2_000, 5_000),
-    latency_seconds=2.0,
+    latency_seconds=1.5,
     seed_scale=10,
-    sustained_seconds=2.0,
-    peers_n=2_000,
+    sustained_seconds=1.0,
+    peers_n=1_000,
     peer_repeats=0,
 )
 

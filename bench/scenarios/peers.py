@@ -7,7 +7,8 @@ from typing import Any
 import msgspec
 
 from bench.context import BenchContext
-from bench.peers import MODES, PEERS, PeerResult, default_budget, run_peer
+from bench.peers import MODES, PEERS, run_peer
+from bench.peers.harness import Budget, PeerResult, default_budget
 from bench.results import RunOutput
 from bench.scenarios import Scenario
 
@@ -33,9 +34,17 @@ def fastest(results: list[PeerResult]) -> PeerResult | None:
     return max(complete, key=lambda r: r.process_rate, default=None)
 
 
+def _budget(ctx: BenchContext) -> Budget:
+    """The harness's bounds, with 10 s to drain in the default run (the slow peers would
+    take minutes; their partial rate is what they did in 10 s)."""
+    if ctx.quick or ctx.smoke:
+        return default_budget(True)
+    return Budget(produce_s=10.0, startup_s=20.0, process_s=10.0, stop_s=5.0)
+
+
 def _run(ctx: BenchContext) -> RunOutput:
     out = RunOutput()
-    n, budget = ctx.sizes.peers_n, default_budget(ctx.quick or ctx.smoke)
+    n, budget = ctx.sizes.peers_n, _budget(ctx)
     modes = MODES if not ctx.quick else ("default",)
     results: list[PeerResult] = []
     for name in PEERS:

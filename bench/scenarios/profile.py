@@ -95,7 +95,7 @@ def _run(ctx: BenchContext) -> RunOutput:
     if shutil.which("py-spy") is None:
         out.notes.append("py-spy not found (pip install py-spy): no profile")
         return out
-    for label, env, steady in VARIANTS:
+    for label, env, steady in VARIANTS[:1] if ctx.quick else VARIANTS:
         _one(ctx, out, label, env, steady)
     return out
 

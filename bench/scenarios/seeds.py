@@ -182,4 +182,5 @@ SCENARIO = Scenario(
     title="The seed's load scenarios at 100x",
     description=__doc__.split("\n\n", 1)[1].replace("\n", " ").strip() if __doc__ else "",
     run=_run,
+    repeats=lambda sizes: min(2, sizes.repeats),
 )
