@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from bench.machine import Machine
 from bench.results import ScenarioResult
 from bench.targets import Target, evaluate
 
-__all__ = ("FINDINGS", "Report", "render", "write")
+__all__ = ("FINDINGS", "Report", "main", "render", "write")
 
 FINDINGS = Path(__file__).with_name("FINDINGS.md")
 """Hand-written analysis (profile findings, proposals), embedded in every RESULTS.md."""
@@ -143,3 +144,18 @@ def render(report: Report) -> str:
 def write(report: Report, path: Path) -> None:
     path.write_text(render(report))
     path.with_suffix(".json").write_bytes(msgspec.json.format(msgspec.json.encode(report)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.report [RESULTS.json]``: render the Markdown again from the JSON of a
+    run (after editing FINDINGS.md), without measuring anything."""
+    args = sys.argv[1:] if argv is None else argv
+    source = Path(args[0]) if args else Path(__file__).with_name("RESULTS.json")
+    report = msgspec.json.decode(source.read_bytes(), type=Report)
+    source.with_suffix(".md").write_text(render(report))
+    print(f"wrote {source.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
