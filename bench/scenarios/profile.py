@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -31,8 +32,14 @@ VARIANTS: tuple[tuple[str, dict[str, str], bool], ...] = (
 """(label, worker environment, steady?) of each profile."""
 
 
+def _py_spy() -> str | None:
+    """py-spy beside this interpreter (an unactivated virtualenv), else on PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
 def _spy(group: ProcessGroup, pid: int, workdir: Path) -> subprocess.Popen[bytes]:
-    py_spy = shutil.which("py-spy") or "py-spy"
+    py_spy = _py_spy() or "py-spy"
     argv = [py_spy, "record", "--pid", str(pid), "--rate", str(_RATE_HZ), "--gil",
             "--format", "raw", "--output", str(workdir / "profile.txt")]  # fmt: skip
     return group.spawn(argv, log=workdir / "py-spy.log")
@@ -92,7 +99,7 @@ def _one(ctx: BenchContext, out: RunOutput, label: str, env: dict[str, str], ste
 
 def _run(ctx: BenchContext) -> RunOutput:
     out = RunOutput()
-    if shutil.which("py-spy") is None:
+    if _py_spy() is None:
         out.notes.append("py-spy not found (pip install py-spy): no profile")
         return out
     for label, env, steady in VARIANTS[:1] if ctx.quick else VARIANTS:
