@@ -75,6 +75,11 @@ class Admission:
         # its own, so the stream is part of the holder.
         return f"{self._worker_id}:{envelope.stream}:{envelope.entry_id.decode()}"
 
+    def may_skip(self, tenant: str) -> bool:
+        """True when ``admit`` would let this tenant's send start at once with no round
+        trip (flow control off and the tenant not paused by its provider here)."""
+        return not self.enabled and self._tenant_open_at.get(tenant, 0.0) <= time.monotonic()
+
     async def admit(self, envelope: Envelope) -> Refusal | None:
         """None when the send may start now (a tenant slot is then held), else a Refusal."""
         while True:

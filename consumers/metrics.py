@@ -16,19 +16,17 @@ class WorkerMetrics:
     dead_lettered: int = 0
     dropped_on_handover: int = 0
     in_flight: int = 0
-    tenant_in_flight: Counter[str] = dataclasses.field(default_factory=Counter)
+    tenant_in_flight: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Per tenant; zeros are kept (cheaper per message) and left out of ``snapshot``."""
 
     def started(self, tenant: str) -> None:
         self.in_flight += 1
-        self.tenant_in_flight[tenant] += 1
+        counts = self.tenant_in_flight
+        counts[tenant] = counts.get(tenant, 0) + 1
 
     def finished(self, tenant: str) -> None:
         self.in_flight -= 1
-        left = self.tenant_in_flight[tenant] - 1
-        if left:
-            self.tenant_in_flight[tenant] = left
-        else:
-            del self.tenant_in_flight[tenant]
+        self.tenant_in_flight[tenant] -= 1
 
     def snapshot(self) -> dict[str, object]:
         return {
@@ -38,5 +36,7 @@ class WorkerMetrics:
             "dead_lettered": self.dead_lettered,
             "dropped_on_handover": self.dropped_on_handover,
             "in_flight": self.in_flight,
-            "tenant_in_flight": dict(self.tenant_in_flight.most_common(20)),
+            "tenant_in_flight": dict(
+                Counter({t: n for t, n in self.tenant_in_flight.items() if n}).most_common(20)
+            ),
         }

@@ -40,6 +40,8 @@ class SendGate:
             self._paused.append(conversation)
             return False
         tenant = conversation.tenant
+        if self._admission.may_skip(tenant):
+            return True
         woken, conversation.woken = conversation.woken, False
         if not woken and self._gates.is_parked(tenant) and not envelope.slot_held:
             self._gates.park(conversation, None)

@@ -15,8 +15,7 @@ in its socket writes); it raises SendFencedError when the lease may have run out
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
@@ -47,14 +46,22 @@ def check_send_allowed() -> None:
         raise SendFencedError("partition lease may have run out; request not sent")
 
 
-@contextlib.contextmanager
-def send_fence(allowed: Callable[[], bool]) -> Iterator[None]:
-    """Run a delivery attempt under ``allowed`` (checked by ``check_send_allowed``)."""
-    token = _fence.set(allowed)
-    try:
-        yield
-    finally:
-        _fence.reset(token)
+class send_fence:  # noqa: N801 - a context manager used like a function
+    """Run a delivery attempt under ``allowed`` (checked by ``check_send_allowed``).
+
+    A plain class, not ``@contextmanager``: it runs once per message on the hot path.
+    """
+
+    __slots__ = ("_allowed", "_token")
+
+    def __init__(self, allowed: Callable[[], bool]) -> None:
+        self._allowed = allowed
+
+    def __enter__(self) -> None:
+        self._token = _fence.set(self._allowed)
+
+    def __exit__(self, *_exc: object) -> None:
+        _fence.reset(self._token)
 
 
 class DeliveryResult(msgspec.Struct, frozen=True):
