@@ -5,10 +5,14 @@ purpose as configured:
 
 - ``fail_rate``: share of requests answered 503 (retryable);
 - ``throttle_rate``: share answered 429 with ``Retry-After: retry_after``;
+- ``throttle_tenants``: tenant -> how many of that tenant's first requests are answered
+  429 with ``Retry-After: retry_after`` (a provider throttling one tenant only);
 - ``latency``: seconds to wait before answering;
 - recipients starting ``reject-`` are answered 400 (permanent), ``down-`` always 500.
 
-``GET /received`` returns the accepted deliveries as JSON, ``GET /stats`` the counters.
+``GET /received`` returns the accepted deliveries as JSON, ``GET /stats`` the counters,
+``GET /attempts`` every request with its answer; ``POST /stats/reset`` restarts the
+in-flight high-water marks from what is in flight now.
 A minimal HTTP/1.1 server on asyncio streams (keep-alive, Content-Length bodies only):
 it stays out of the measurements it serves.
 """
@@ -21,11 +25,12 @@ import random
 import threading
 import time
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 
-__all__ = ("Delivery", "LocalProvider", "ProviderBehaviour", "ProviderThread")
+__all__ = ("Attempt", "Delivery", "LocalProvider", "ProviderBehaviour", "ProviderThread")
 
 
 class ProviderBehaviour(msgspec.Struct, kw_only=True):
@@ -34,6 +39,8 @@ class ProviderBehaviour(msgspec.Struct, kw_only=True):
     retry_after: float = 1.0
     latency: float = 0.0
     seed: int | None = None
+    throttle_tenants: dict[str, int] = {}
+    """tenant -> number of its first requests answered 429 (whatever the other rates)."""
 
 
 class Delivery(msgspec.Struct, frozen=True, array_like=True):
@@ -46,6 +53,17 @@ class Delivery(msgspec.Struct, frozen=True, array_like=True):
     received_ns: int
 
 
+class Attempt(msgspec.Struct, frozen=True, array_like=True):
+    """One request, whatever its answer, in the order the answers went out."""
+
+    tenant: str
+    conversation: str
+    message_id: str
+    status: int
+    arrived_ns: int
+    """When the request arrived (before any ``latency``)."""
+
+
 class _Body(msgspec.Struct):
     id: str
     tenant: str
@@ -54,6 +72,7 @@ class _Body(msgspec.Struct):
     created_ms: int
 
 
+_T = TypeVar("_T")
 _decoder = msgspec.json.Decoder(_Body)
 _encoder = msgspec.json.Encoder()
 
@@ -81,7 +100,9 @@ class LocalProvider:
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self.deliveries: list[Delivery] = []
+        self.attempts: list[Attempt] = []
         self.counters = _Counters()
+        self._throttle_left = dict(self.behaviour.throttle_tenants)
 
     @property
     def port(self) -> int:
@@ -147,6 +168,11 @@ class LocalProvider:
             return 200, {}, _encoder.encode(self.deliveries)
         if method == "GET" and path == "/stats":
             return 200, {}, _encoder.encode(self.stats())
+        if method == "GET" and path == "/attempts":
+            return 200, {}, _encoder.encode(self.attempts)
+        if method == "POST" and path == "/stats/reset":
+            self.reset_stats()
+            return 200, {}, _encoder.encode(self.stats())
         if method != "POST":
             return 404, {}, b'{"error":"not found"}'
         try:
@@ -157,6 +183,7 @@ class LocalProvider:
 
     async def _deliver(self, message: _Body) -> tuple[int, dict[str, str], bytes]:
         counters, behaviour = self.counters, self.behaviour
+        arrived_ns = time.time_ns()
         counters.requests += 1
         counters.in_flight += 1
         counters.max_in_flight = max(counters.max_in_flight, counters.in_flight)
@@ -168,7 +195,11 @@ class LocalProvider:
         try:
             if behaviour.latency:
                 await asyncio.sleep(behaviour.latency)
-            return self._decide(message)
+            answer = self._decide(message)
+            self.attempts.append(
+                Attempt(tenant, message.conversation, message.id, answer[0], arrived_ns)
+            )
+            return answer
         finally:
             counters.in_flight -= 1
             counters.tenant_in_flight[tenant] -= 1
@@ -181,6 +212,10 @@ class LocalProvider:
         if message.recipient.startswith("down-"):
             counters.failed += 1
             return 500, {}, b'{"error":"recipient unreachable"}'
+        if self._throttle_left.get(message.tenant, 0) > 0:
+            self._throttle_left[message.tenant] -= 1
+            counters.throttled += 1
+            return 429, {"retry-after": f"{behaviour.retry_after:g}"}, b'{"error":"slow down"}'
         roll = self._random.random()
         if roll < behaviour.throttle_rate:
             counters.throttled += 1
@@ -208,6 +243,13 @@ class LocalProvider:
             "max_tenant_in_flight": dict(c.max_tenant_in_flight),
         }
 
+    def reset_stats(self) -> None:
+        """Restart the in-flight high-water marks from what is in flight now (to measure a
+        concurrency limit from some moment on); the other counters are kept."""
+        c = self.counters
+        c.max_in_flight = c.in_flight
+        c.max_tenant_in_flight = Counter({t: n for t, n in c.tenant_in_flight.items() if n > 0})
+
 
 class ProviderThread:
     """A LocalProvider on its own event loop in a daemon thread (for sync callers, tests)."""
@@ -228,10 +270,26 @@ class ProviderThread:
 
     def deliveries(self) -> list[Delivery]:
         """A snapshot of what was accepted so far, in arrival order."""
-        return asyncio.run_coroutine_threadsafe(self._snapshot(), self._loop).result(10)
+        return self._on_loop(lambda: list(self.provider.deliveries))
 
-    async def _snapshot(self) -> list[Delivery]:
-        return list(self.provider.deliveries)
+    def attempts(self) -> list[Attempt]:
+        """A snapshot of every request answered so far (any status), in answer order."""
+        return self._on_loop(lambda: list(self.provider.attempts))
+
+    def stats(self) -> dict[str, Any]:
+        return self._on_loop(self.provider.stats)
+
+    def reset_stats(self) -> None:
+        """See ``LocalProvider.reset_stats``."""
+        self._on_loop(self.provider.reset_stats)
+
+    def _on_loop(self, function: Callable[[], _T]) -> _T:
+        """Run ``function`` on the provider's loop (its state is only touched there)."""
+
+        async def call() -> _T:
+            return function()
+
+        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(10)
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self.provider.stop(), self._loop).result(10)

@@ -1,0 +1,111 @@
+"""Run-time controls (ops/controls.py) against a real Redis: bad input is refused with a
+ValidationError naming the field and nothing is written; good input is stored where the
+workers read it, and reads back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+
+from ops.controls import Controls, Limits
+from streams.errors import ValidationError
+from streams.keys import Keys
+
+BAD_CALLS: list[tuple[str, Callable[[Controls], object], str]] = [
+    ("negative tenant rate", lambda c: c.set_tenant_limits("t", rate=-1.0), "rate"),
+    ("negative cap", lambda c: c.set_tenant_limits("t", cap=-1), "cap"),
+    ("fractional cap", lambda c: c.set_tenant_limits("t", cap=2.5), "cap"),  # type: ignore[arg-type]
+    ("cap as text", lambda c: c.set_tenant_limits("t", cap="5"), "cap"),  # type: ignore[arg-type]
+    ("cap as bool", lambda c: c.set_tenant_limits("t", cap=True), "cap"),
+    ("rate not a number", lambda c: c.set_tenant_limits("t", rate=float("nan")), "rate"),
+    ("infinite rate", lambda c: c.set_tenant_limits("t", rate=float("inf")), "rate"),
+    ("rate as text", lambda c: c.set_tenant_limits("t", rate="fast"), "rate"),  # type: ignore[arg-type]
+    ("tenant burst 0", lambda c: c.set_tenant_limits("t", burst=0), "burst"),
+    ("good cap, bad rate", lambda c: c.set_tenant_limits("t", cap=3, rate=-2.0), "rate"),
+    ("no limit given", lambda c: c.set_tenant_limits("t"), "limits"),
+    ("empty tenant", lambda c: c.set_tenant_limits("", cap=1), "tenant"),
+    ("tenant with newline", lambda c: c.set_tenant_limits("a\nb", cap=1), "tenant"),
+    ("tenant with NUL", lambda c: c.set_tenant_limits("a\x00b", cap=1), "tenant"),
+    ("tenant with C1 control", lambda c: c.set_tenant_limits("a\x85b", cap=1), "tenant"),
+    ("tenant too long", lambda c: c.set_tenant_limits("t" * 129, cap=1), "tenant"),
+    ("tenant not text", lambda c: c.set_tenant_limits(7, cap=1), "tenant"),  # type: ignore[arg-type]
+    ("negative global rate", lambda c: c.set_global_limits(rate=-5.0), "rate"),
+    ("global burst 0", lambda c: c.set_global_limits(burst=0), "burst"),
+    ("global burst as text", lambda c: c.set_global_limits(burst="10"), "burst"),  # type: ignore[arg-type]
+    ("no global limit given", lambda c: c.set_global_limits(), "limits"),
+    ("unknown priority", lambda c: c.pause(priority="urgent"), "priority"),
+    ("pause empty tenant", lambda c: c.pause(tenant=""), "tenant"),
+    ("pause tenant with tab", lambda c: c.pause(tenant="a\tb"), "tenant"),
+    ("resume unknown priority", lambda c: c.resume(priority="later"), "priority"),
+]
+
+
+@pytest.fixture
+def controls(redis_client: redis.Redis, keys: Keys) -> Controls:
+    return Controls(redis_client, keys)
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [(call, field) for _, call, field in BAD_CALLS],
+    ids=[name for name, *_ in BAD_CALLS],
+)
+def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
+    controls: Controls, redis_client: redis.Redis, call: Callable[[Controls], object], field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        call(controls)
+    assert caught.value.field == field
+    assert f"invalid {field}" in str(caught.value)
+    assert redis_client.dbsize() == 0, redis_client.keys("*")
+
+
+def test_pausing_a_priority_and_a_tenant_at_once_is_refused(
+    controls: Controls, redis_client: redis.Redis
+) -> None:
+    with pytest.raises(ValueError, match="not both"):
+        controls.pause(priority="high", tenant="t")
+    assert redis_client.dbsize() == 0
+
+
+def test_limits_are_stored_where_workers_read_them_and_clear_back_to_defaults(
+    controls: Controls, redis_client: redis.Redis, keys: Keys
+) -> None:
+    assert controls.tenant_limits("t") == Limits()
+    assert controls.set_tenant_limits("t", cap=2, rate=1.5, burst=3) == Limits(
+        cap=2, rate=1.5, burst=3
+    )
+    # A partial update changes only what it names; 0 is a valid value (that limit off).
+    assert controls.set_tenant_limits("t", cap=0) == Limits(cap=0, rate=1.5, burst=3)
+    stored: Any = redis_client.hgetall(keys.tenant_limits("t"))
+    assert {k.decode(): float(v) for k, v in stored.items()} == {
+        "cap": 0,
+        "rate": 1.5,
+        "burst": 3,
+    }
+    assert controls.tenant_limits("other") == Limits()  # per tenant
+
+    assert controls.set_global_limits(rate=200, burst=10) == Limits(rate=200.0, burst=10)
+    assert redis_client.hget(keys.global_limits, "rate") is not None
+
+    controls.clear_tenant_limits("t")
+    controls.clear_global_limits()
+    assert controls.tenant_limits("t") == Limits()
+    assert controls.global_limits() == Limits()
+    assert redis_client.dbsize() == 0
+
+
+def test_pause_scopes_are_listed_and_resume_reports_what_it_lifted(controls: Controls) -> None:
+    assert controls.paused() == []
+    assert controls.pause() == "all"
+    assert controls.pause(priority="low") == "priority:low"
+    assert controls.pause(tenant="acme") == "tenant:acme"
+    assert controls.paused() == ["all", "priority:low", "tenant:acme"]
+    assert controls.resume(tenant="acme") is True
+    assert controls.resume(tenant="acme") is False  # was not paused any more
+    assert controls.resume(priority="low") is True
+    assert controls.resume() is True
+    assert controls.paused() == []
