@@ -27,6 +27,7 @@ from pathlib import Path
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from bench.peers import counter
 from streams.deliverer import DeliveryResult
@@ -125,9 +126,11 @@ class CountingDeliverer:
         try:
             while True:
                 await asyncio.sleep(_FLUSH_INTERVAL)
-                await self._flush(client)
+                with contextlib.suppress(RedisError):  # progress only: try again next time
+                    await self._flush(client)
         finally:
-            await self._flush(client)
+            with contextlib.suppress(RedisError):
+                await self._flush(client)
             await client.aclose()
 
     async def _flush(self, client: Redis) -> None:

@@ -5,9 +5,11 @@ appears, not the time they take to start and agree on partitions. So :class:`Fle
 starts the workers on an empty namespace, waits until their logs say the partitions are
 split between them (each held once), pauses them (SIGSTOP), lets the scenario write its
 backlog, and resumes them (SIGCONT): the clock runs from the first delivery to the last.
-Leases (30 s) and heartbeats outlive the pause by far. Stopping is SIGTERM, the graceful
-shutdown users get, after which each worker's deliverer writes its stats
-(:mod:`bench.relayq_deliverer`).
+Leases (30 s) and heartbeats outlive the pause by far. redis-py 8 gives every socket a 5 s
+read timeout by default, which a pause of a few seconds would trip on resume, so the
+workers' ``REDIS_URL`` asks for ``socket_timeout=60``; nothing else differs from a default
+worker. Stopping is SIGTERM, the graceful shutdown users get, after which each worker's
+deliverer writes its stats (:mod:`bench.relayq_deliverer`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ __all__ = ("DeliveryRun", "Fleet", "FleetError")
 _POLL = 0.01
 _TICKS = os.sysconf("SC_CLK_TCK")
 _EVENTS = {"partition_acquired": 1, "partition_released": -1, "partition_lost": -1}
+
+
+def _with_socket_timeout(url: str, seconds: int = 60) -> str:
+    return f"{url}{'&' if '?' in url else '?'}socket_timeout={seconds}"
 
 
 class FleetError(RuntimeError):
@@ -82,8 +88,9 @@ class Fleet:
         self.workdir = workdir
         self._count = count
         self._partitions = partitions
-        self._env = relayq_env(url, **(env or {}))
-        self._env[counter.URL_ENV] = url
+        paused_ok = _with_socket_timeout(url)
+        self._env = relayq_env(paused_ok, **(env or {}))
+        self._env[counter.URL_ENV] = paused_ok
         self._env[OUT_DIR_ENV] = str(workdir)
         self._env[RECORD_ENV] = "1" if record else "0"
         self.procs: list[subprocess.Popen[bytes]] = []
