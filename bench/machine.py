@@ -13,7 +13,7 @@ import msgspec
 
 from bench.redis_target import RedisBinary, redis_info
 
-__all__ = ("Machine", "describe_machine")
+__all__ = ("Machine", "describe_machine", "load_average")
 
 _LIBRARIES = ("relayq", "redis", "hiredis", "msgspec", "httpx", "anyio", "rich", "py-spy",
               "bullmq", "arq", "saq", "taskiq", "taskiq-redis", "faststream", "dramatiq",
@@ -32,6 +32,15 @@ class Machine(msgspec.Struct, kw_only=True):
     command: str
     git: str
     libraries: dict[str, str]
+    load_at_start: str = ""
+    """1, 5 and 15-minute load averages when the run started (other work skews results)."""
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
 
 
 def _cpu_model() -> str:
@@ -87,4 +96,5 @@ def describe_machine(url: str, binary: RedisBinary) -> Machine:
         command="python -m bench " + shlex.join(sys.argv[1:]),
         git=_git(),
         libraries={name: _version(name) for name in _LIBRARIES},
+        load_at_start=load_average(),
     )

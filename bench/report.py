@@ -24,6 +24,7 @@ class Report(msgspec.Struct, kw_only=True):
     mode: str
     seconds: float
     results: list[ScenarioResult]
+    load_at_end: str = ""
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:

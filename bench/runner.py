@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 from bench.context import BenchContext
-from bench.machine import describe_machine
+from bench.machine import describe_machine, load_average
 from bench.redis_target import BenchRedis, pick_redis_server
 from bench.report import Report
 from bench.results import ScenarioResult
@@ -115,4 +115,4 @@ def run(options: RunOptions, console: Console) -> Report:
                     f"{scenario.name}: {result.runs} run(s), {result.seconds:.0f} s, {status}"
                 )
     return Report(machine=machine, mode=options.mode, seconds=time.perf_counter() - started,
-                  results=results)  # fmt: skip
+                  results=results, load_at_end=load_average())  # fmt: skip
