@@ -88,6 +88,11 @@ class Ownership:
             self._drop(state)
             self.held.pop(state.partition, None)
 
+    def abandon(self, state: PartitionState) -> None:
+        """Give ``state``'s partition up now (its reader failed): drain, then release."""
+        if self.held.get(state.partition) is state and state.partition not in self._releasing:
+            self._releasing[state.partition] = asyncio.create_task(self._release(state))
+
     async def _release(self, state: PartitionState) -> None:
         try:
             await self._drain(state)

@@ -7,6 +7,7 @@ across the hand-over. Entries that do not decode are dead-lettered on first sigh
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +27,8 @@ __all__ = ("PartitionReader", "ensure_groups")
 
 _log = structlog.get_logger(__name__)
 RawEntry = tuple[bytes, dict[bytes, bytes] | None]
+_TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+_TRANSIENT_PAUSE = 0.2
 
 
 async def ensure_groups(client: Redis, streams: Sequence[str]) -> None:
@@ -69,13 +72,21 @@ class PartitionReader:
             await self._reclaim(state, stream)
         cursors = dict.fromkeys(streams, ">")
         while await self._scheduler.wait_for_room(state):
-            reply: list[Any] = await self._client.xreadgroup(  # type: ignore[assignment]
-                GROUP,
-                self._consumer,
-                cursors,  # type: ignore[arg-type]
-                count=self._count,
-                block=self._block_ms,
-            )
+            try:
+                reply: list[Any] = await self._client.xreadgroup(  # type: ignore[assignment]
+                    GROUP,
+                    self._consumer,
+                    cursors,  # type: ignore[arg-type]
+                    count=self._count,
+                    block=self._block_ms,
+                )
+            except _TRANSIENT as exc:
+                # A read timeout (the process was frozen, Redis was slow) or a dropped
+                # connection: nothing was lost (what a lost reply delivered stays pending
+                # and comes back through XAUTOCLAIM on the next tenure); read again.
+                _log.warning("partition_read_failed", partition=state.partition, error=str(exc))
+                await asyncio.sleep(_TRANSIENT_PAUSE)
+                continue
             for stream_name, entries in reply or ():
                 await self._feed(state, stream_name.decode(), entries, {})
 

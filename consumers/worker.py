@@ -155,7 +155,10 @@ class Worker:
             raise
         except Exception:
             _log.exception("partition_reader_failed", partition=state.partition)
-            self._drop_partition(state)  # its lease lapses; this or another worker retakes it
+            # Give the partition back (drain, release the lease): the next tick takes it
+            # again with a fresh reader, here or on another worker. Only dropping it would
+            # leave its lease renewed forever with nobody reading.
+            self.ownership.abandon(state)
 
     def _drop_partition(self, state: PartitionState) -> None:
         self.metrics.dropped_on_handover += self.scheduler.drop_partition(state)
