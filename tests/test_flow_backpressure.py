@@ -10,6 +10,7 @@ import redis
 from ops.controls import Controls
 from ops.local_provider import ProviderBehaviour, ProviderThread
 from producers import SendRequest
+from streams.codec import decode_entry
 from streams.keys import Keys
 from streams.settings import Settings
 from tests.support import (
@@ -37,18 +38,26 @@ def requests(tenant: str, conversations: int, per_conversation: int) -> list[Sen
     ]
 
 
-def attempt_records(client: redis.Redis, keys: Keys) -> dict[int, Any]:
-    """Failed-attempt records per partition (entry id -> "failed:next_ms")."""
-    found = {p: client.hgetall(keys.attempts(p)) for p in range(keys.partitions)}
-    return {p: records for p, records in found.items() if records}
+def recorded_failures(client: redis.Redis, keys: Keys) -> dict[str, bytes]:
+    """Message id -> its failed-attempt record ("failed:next_ms"), every partition."""
+    found: dict[str, bytes] = {}
+    for partition in range(keys.partitions):
+        records: Any = client.hgetall(keys.attempts(partition))
+        for entry_id, record in records.items():
+            for stream in keys.streams(partition):
+                entries: Any = client.xrange(stream, entry_id, entry_id)
+                for _, fields in entries:
+                    found[decode_entry(fields).id] = record
+    return found
 
 
 def test_429_pauses_only_that_tenant_for_retry_after_without_using_an_attempt(
     settings: Settings, keys: Keys, redis_client: redis.Redis, workers: WorkerPool
 ) -> None:
-    # max_attempts=1: had the 429 counted as a failed attempt, the message would be
-    # dead-lettered at once. backoff_max above Retry-After: it caps the wait honoured.
-    settings = settings.replace(tenant_cap=5, max_attempts=1, backoff_max=5.0)
+    # max_attempts=2: had the 429 counted as a failed attempt, the message would have a
+    # failure record now and be dead-lettered by one more failure. backoff_max above
+    # Retry-After: it caps the wait honoured.
+    settings = settings.replace(tenant_cap=5, max_attempts=2, backoff_max=5.0)
     # A's sends one at a time across both workers, so "A's next send" is well defined.
     Controls(redis_client, keys).set_tenant_limits("A", cap=1)
     sent = merge_sent(
@@ -68,7 +77,7 @@ def test_429_pauses_only_that_tenant_for_retry_after_without_using_an_attempt(
 
         wait_until(throttled, timeout=20, message="A's first request answered 429")
         # While A waits: the pause is in Redis for every worker (set once the worker has
-        # the answer), and nothing counts the throttled message as a failed attempt.
+        # the answer), and the throttled message has no failed attempt recorded.
         wait_until(
             lambda: redis_client.exists(keys.tenant_pause("A")),
             timeout=1,
@@ -77,7 +86,8 @@ def test_429_pauses_only_that_tenant_for_retry_after_without_using_an_attempt(
         )
         pause_ms = int(redis_client.pttl(keys.tenant_pause("A")))
         assert 0 < pause_ms <= RETRY_AFTER * 1000, pause_ms
-        assert attempt_records(redis_client, keys) == {}
+        [first] = throttled()
+        assert first.message_id not in recorded_failures(redis_client, keys)
 
         wait_until(
             lambda: delivered_ids(provider) >= all_ids(sent),
@@ -88,7 +98,7 @@ def test_429_pauses_only_that_tenant_for_retry_after_without_using_an_attempt(
         attempts = provider.attempts()
         deliveries = provider.deliveries()
 
-    [first] = [a for a in attempts if a.status == 429]
+    assert [a.message_id for a in attempts if a.status == 429] == [first.message_id]
     assert first.tenant == "A"
     answered_ns = first.arrived_ns + LATENCY * 1e9  # the 429 left after the latency
     later_a = [a for a in attempts if a.tenant == "A" and a.arrived_ns > first.arrived_ns]
@@ -112,4 +122,5 @@ def test_429_pauses_only_that_tenant_for_retry_after_without_using_an_attempt(
     assert result.delivered == ids_a | ids_b and result.unexpected == []
     assert result.violations == [], result.violations[:10]
     assert dead_letters(redis_client, keys) == []
+    assert first.message_id not in recorded_failures(redis_client, keys)
     assert provider.provider.stats()["throttled"] == 1

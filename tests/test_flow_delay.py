@@ -84,6 +84,7 @@ def test_delayed_messages_arrive_within_a_second_of_due_and_never_early(
     make_provider: ProviderFactory,
     workers: WorkerPool,
 ) -> None:
+    settings = settings.replace(max_attempts=30)  # timeouts on a starved machine: retried
     provider = make_provider()
     for _ in range(2):
         workers.start(provider.url, settings=settings)
@@ -115,6 +116,7 @@ def test_a_worker_restart_while_messages_wait_loses_none(
     make_provider: ProviderFactory,
     workers: WorkerPool,
 ) -> None:
+    settings = settings.replace(max_attempts=30)
     provider = make_provider()
     first = [workers.start(provider.url, settings=settings) for _ in range(2)]
     wait_for_workers(workers, redis_client, keys)

@@ -46,7 +46,8 @@ def test_global_rate_holds_across_workers(
     settings: Settings, make_provider: ProviderFactory, workers: WorkerPool
 ) -> None:
     # Many tenants, no tenant cap: only the global limit holds the workers back.
-    settings = settings.replace(tenant_cap=0, global_rate=RATE, global_burst=BURST)
+    # max_attempts: a send timing out on a starved machine is retried, not dead-lettered.
+    settings = settings.replace(tenant_cap=0, global_rate=RATE, global_burst=BURST, max_attempts=30)
     provider = make_provider()
     sent = send_all(settings, conversation_requests(200, MESSAGES // 200, tenants=20))
     expected = all_ids(sent)

@@ -71,7 +71,7 @@ def pause_and_resume(
     """Deliver ``sent`` with two workers, pause ``scope`` mid-way (``paused(tenant,
     conversation)`` says what it covers), watch, resume, check."""
     # Two lanes per worker at 50 ms a send: ~80 deliveries/s, so the pause comes mid-way.
-    settings = settings.replace(concurrency=2)
+    settings = settings.replace(concurrency=2, max_attempts=30)
     provider = make_provider(latency=LATENCY)
     controls = Controls(redis_client, keys)
     expected = all_ids(sent)

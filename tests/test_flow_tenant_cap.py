@@ -56,7 +56,8 @@ def test_three_workers_never_exceed_the_tenant_cap(
     make_provider: ProviderFactory,
     workers: WorkerPool,
 ) -> None:
-    settings = settings.replace(tenant_cap=5)
+    # max_attempts: a send timing out on a starved machine is retried, not dead-lettered.
+    settings = settings.replace(tenant_cap=5, max_attempts=30)
     provider = make_provider(latency=LATENCY)
     sent = send_all(settings, conversation_requests(100, 5, tenants=1))
     expected = all_ids(sent)
@@ -98,7 +99,8 @@ def test_slots_of_a_killed_worker_come_back_by_themselves(
     make_provider: ProviderFactory,
     workers: WorkerPool,
 ) -> None:
-    settings = settings.replace(tenant_cap=5)
+    # max_attempts: a send timing out on a starved machine is retried, not dead-lettered.
+    settings = settings.replace(tenant_cap=5, max_attempts=30)
     slot_ttl = settings.slot_ttl  # 2 x send_timeout + 1 = 2.6 s here
     provider = make_provider(latency=LATENCY)
     sent = send_all(settings, conversation_requests(40, 5, tenants=1))
@@ -174,7 +176,8 @@ def test_cap_lowered_at_run_time_holds_from_then_on(
     make_provider: ProviderFactory,
     workers: WorkerPool,
 ) -> None:
-    settings = settings.replace(tenant_cap=5)
+    # max_attempts: a send timing out on a starved machine is retried, not dead-lettered.
+    settings = settings.replace(tenant_cap=5, max_attempts=30)
     provider = make_provider(latency=LATENCY)
     sent = send_all(settings, conversation_requests(50, 3, tenants=1))
     expected = all_ids(sent)
