@@ -24,13 +24,15 @@ BURST = 10
 """The documented burst allowance (Settings.global_burst, default 10): GCRA lets up to
 BURST sends go at once after an idle spell, then one every 1/RATE s, so any window of t
 seconds holds at most RATE * t + BURST admissions."""
-TRANSIT = 0.25
+TRANSIT = 0.4
 """What the provider's clock adds. The limiter decides when a send may start; the
 provider stamps when it handles the request. On a loaded 2-core machine (two workers,
-Redis and the provider sharing it) admitted sends of a briefly starved process reach the
-provider bunched, up to about TRANSIT seconds late, so a one-second window of arrivals can
-hold up to RATE * TRANSIT (50) more than one of admissions. A limit per process (2 x RATE
-here) or per fixed one-second window (up to 2 x RATE across a window edge) is far above."""
+Redis and the provider sharing it) sends reach the provider up to a few hundred ms late,
+and unevenly: timed at the deliverer, send starts never exceeded 209 in a second while
+the provider counted up to 256 (start-to-provider lag p99 0.5 s). So a one-second window
+of arrivals may hold up to RATE * TRANSIT (80) more than one of send starts. A limit per
+process (2 x RATE here) or per fixed one-second window (up to 2 x RATE across a window
+edge) is still far above."""
 MESSAGES = 1000
 WORKERS = 2
 
