@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=140)
     names = _scenarios(args, parser)
-    if "peers" in names:
+    if "peers" in names or "profile" in names:
         from bench.deps import ensure_bench_extra
 
         ensure_bench_extra(console)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
@@ -17,8 +19,14 @@ BENCH_MODULES = ("bullmq", "arq", "saq", "taskiq_redis", "faststream", "dramatiq
 """One import per package of the ``bench`` extra in pyproject.toml."""
 
 
+def _py_spy_missing() -> bool:
+    return not Path(sys.executable).with_name("py-spy").exists() and not shutil.which("py-spy")
+
+
 def missing_modules() -> list[str]:
-    return [name for name in BENCH_MODULES if importlib.util.find_spec(name) is None]
+    """The bench extra's packages this environment lacks (py-spy is a program)."""
+    missing = [name for name in BENCH_MODULES if importlib.util.find_spec(name) is None]
+    return [*missing, "py-spy"] if _py_spy_missing() else missing
 
 
 def ensure_bench_extra(console: Console) -> None:
