@@ -31,6 +31,7 @@ __all__ = ("DeliveryRunner",)
 _log = structlog.get_logger(__name__)
 _REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 _REDIS_RETRY = 1.0
+_RETRY_AFTER_MAX = 900.0
 _FENCE_RETRY = 0.1
 """Wait before an entry held back by the fence is tried again. It stays the head of its
 conversation: if the lease was renewed meanwhile it goes out then, in order; if the
@@ -119,7 +120,9 @@ class DeliveryRunner:
         """The provider asked to slow down: pause the tenant everywhere; no attempt used."""
         self._metrics.throttled += 1
         wait = exc.retry_after if exc.retry_after is not None else self._settings.backoff_base
-        wait = min(max(wait, 0.0), self._settings.backoff_max)
+        # The provider's Retry-After is honoured up to _RETRY_AFTER_MAX, not backoff_max
+        # (which bounds our own backoff, not how long a provider may ask us to wait).
+        wait = min(max(wait, 0.0), max(self._settings.backoff_max, _RETRY_AFTER_MAX))
         await self._admission.pause_tenant(envelope.message.tenant, wait)
         return wait
 

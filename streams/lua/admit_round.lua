@@ -7,7 +7,9 @@
 -- then per tenant group i (i = 1..G), four keys starting at KEYS[2 + 4*(i-1) + 1]:
 --   in-flight sorted set (member: slot holder, score: slot expiry Unix ms),
 --   limits hash (fields "cap", "rate", "burst"), pause key (with a TTL), rate key (TAT)
--- ARGV[1] now, Unix ms          ARGV[2] slot TTL ms
+-- ARGV[1] the worker's clock, Unix ms: not used for decisions (Redis TIME is, so a late
+--         round or a host's clock skew cannot let more through); kept for MONITOR/debug
+-- ARGV[2] slot TTL ms
 -- ARGV[3] default tenant cap (0 = none)   ARGV[4] default tenant rate/s (0 = none)
 -- ARGV[5] default tenant burst            ARGV[6] default global rate/s (0 = none)
 -- ARGV[7] default global burst
@@ -22,7 +24,8 @@
 -- group order: the first `global_granted` of that sequence may send now; the others keep
 -- their slots and wait global_wait_ms.
 
-local now = tonumber(ARGV[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local ttl = tonumber(ARGV[2])
 
 local function gcra(key, rate, burst, wanted)
