@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from consumers.acknowledger import Acknowledger
 from consumers.admission import Admission
+from consumers.attempt_watchdog import AttemptWatchdog
 from consumers.backoff import retry_delay
 from consumers.dead_letters import DeadLetterKind, DeadLetters
 from consumers.envelope import Envelope
@@ -23,6 +24,7 @@ from consumers.metrics import WorkerMetrics
 from streams.deliverer import Deliverer, SendFencedError, send_fence
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
 from streams.keys import Keys
+from streams.message import Message
 from streams.settings import Settings
 from streams.telemetry import extract_context, tracer, tracing_enabled
 
@@ -52,6 +54,7 @@ class DeliveryRunner:
         admission: Admission,
         dead_letters: DeadLetters,
         metrics: WorkerMetrics,
+        watchdog: AttemptWatchdog,
     ) -> None:
         self._settings = settings
         self._client = client
@@ -62,6 +65,7 @@ class DeliveryRunner:
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._timeout = settings.send_timeout
+        self._watchdog = watchdog
 
     async def __call__(self, envelope: Envelope) -> float | None:
         now = time.monotonic()
@@ -93,8 +97,7 @@ class DeliveryRunner:
 
     async def _attempt(self, envelope: Envelope) -> None:
         if not tracing_enabled():
-            async with asyncio.timeout(self._timeout):
-                await self._deliverer.deliver(envelope.message)
+            await self._deliver_bounded(envelope.message)
             return
         message = envelope.message
         producer = extract_context(dict(message.trace))
@@ -113,8 +116,20 @@ class DeliveryRunner:
                     "relayq.attempt": envelope.failed_attempts + 1,
                 }
             )
-            async with asyncio.timeout(self._timeout):
-                await self._deliverer.deliver(message)
+            await self._deliver_bounded(message)
+
+    async def _deliver_bounded(self, message: Message) -> None:
+        """The deliverer's call, ended with TimeoutError at the send timeout."""
+        watchdog = self._watchdog
+        task = watchdog.start()
+        try:
+            await self._deliverer.deliver(message)
+        except asyncio.CancelledError:
+            if watchdog.was_cut(task):
+                raise TimeoutError(f"no answer within {self._timeout}s") from None
+            raise
+        finally:
+            watchdog.stop(task)
 
     async def _throttled(self, envelope: Envelope, exc: ThrottledError) -> float:
         """The provider asked to slow down: pause the tenant everywhere; no attempt used."""

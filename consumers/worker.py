@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from consumers.acknowledger import Acknowledger
 from consumers.admission import Admission
+from consumers.attempt_watchdog import AttemptWatchdog
 from consumers.backlog import measure_backlog
 from consumers.conversation_scheduler import ConversationScheduler
 from consumers.dead_letters import DeadLetters
@@ -88,6 +89,7 @@ class Worker:
         self.admission = Admission(client, scripts, keys, settings, self.worker_id)
         self.pauses = PauseState()
         dead_letters = DeadLetters(scripts, keys, self.worker_id)
+        self.watchdog = AttemptWatchdog(settings.send_timeout)
         runner = DeliveryRunner(
             settings=settings,
             client=client,
@@ -97,6 +99,7 @@ class Worker:
             admission=self.admission,
             dead_letters=dead_letters,
             metrics=self.metrics,
+            watchdog=self.watchdog,
         )
         self.scheduler = ConversationScheduler(
             runner,
@@ -241,6 +244,7 @@ class Worker:
         background = [
             asyncio.create_task(self.acknowledger.run(), name="acks"),
             asyncio.create_task(self.admission.run(), name="admission"),
+            asyncio.create_task(self.watchdog.run(), name="watchdog"),
             asyncio.create_task(self.scheduler.run(), name="lanes"),
             asyncio.create_task(self._ownership_loop(), name="ownership"),
             asyncio.create_task(self._maintenance_loop(), name="maintenance"),
