@@ -46,7 +46,7 @@ def _area(file: str) -> str:
     return "other (stdlib, idle)" if file else "other (native)"
 
 
-def summarise(path: Path, top: int = 15) -> ProfileSummary:
+def summarise(path: Path, top: int = 20) -> ProfileSummary:
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     areas: Counter[str] = Counter()
@@ -67,6 +67,9 @@ def summarise(path: Path, top: int = 15) -> ProfileSummary:
     return ProfileSummary(
         samples=total,
         self_top=[(k, v * share) for k, v in self_time.most_common(top)],
-        inclusive_ours=[(k, v * share) for k, v in inclusive.most_common(top)],
+        # Entry points (the CLI, run_worker) are on every stack: leave them out.
+        inclusive_ours=[(k, v * share) for k, v in inclusive.most_common() if v < 0.99 * total][
+            :top
+        ],
         by_area=[(k, v * share) for k, v in areas.most_common()],
     )
