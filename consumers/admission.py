@@ -157,7 +157,7 @@ class Admission:
         for tenant in tenants:
             keys += self._tenant_keys(tenant)
             gone, wanting = released.get(tenant, []), asking.get(tenant, [])
-            args += [len(gone), *gone, len(wanting), *(self.holder(e) for e, _ in wanting)]
+            args += ["\n".join(gone), "\n".join([self.holder(e) for e, _ in wanting])]
         reply = await self._scripts.admit_round(keys=keys, args=args)
         admitted = [*holding]
         for index, tenant in enumerate(tenants):

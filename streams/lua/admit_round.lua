@@ -15,7 +15,9 @@
 -- ARGV[7] default global burst
 -- ARGV[8] sends that already hold their tenant slot and ask only the global rate (H)
 -- ARGV[9] number of tenant groups (G)
--- then per group: R, R slot holders to release, A, A slot holders asking (in order)
+-- then per group two arguments: the slot holders to release, and the slot holders asking
+-- (in order), each list joined with "\n" (one argument per list, not per send: packing
+-- arguments is most of a round's cost on the client)
 --
 -- Returns {global_granted, global_wait_ms, t1_admitted, t1_wait_ms, t1_reason, ...}:
 -- per group, its first `admitted` holders took a slot (the rest were refused for reason
@@ -24,8 +26,10 @@
 -- group order: the first `global_granted` of that sequence may send now; the others keep
 -- their slots and wait global_wait_ms.
 
+-- Milliseconds with microsecond precision: at high rates whole milliseconds would let
+-- only `burst` sends through per millisecond (GCRA sees no time pass within one).
 local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
 local ttl = tonumber(ARGV[2])
 
 local function gcra(key, rate, burst, wanted)
@@ -82,25 +86,26 @@ local function admit_tenant(k, holders)
   return admitted, wait_ms, reason
 end
 
+local function split(list)
+  local items = {}
+  for item in string.gmatch(list, '[^\n]+') do
+    items[#items + 1] = item
+  end
+  return items
+end
+
 local groups = tonumber(ARGV[9])
-local position = 10
 local replies = {0, 0}
 local wanted = tonumber(ARGV[8])
 for g = 1, groups do
   local k = 2 + 4 * (g - 1) + 1
-  local releases = tonumber(ARGV[position])
-  for i = 1, releases do
-    redis.call('ZREM', KEYS[k], ARGV[position + i])
+  local releases = split(ARGV[10 + 2 * (g - 1)])
+  for i = 1, #releases do
+    redis.call('ZREM', KEYS[k], releases[i])
   end
-  position = position + releases + 1
-  local asking = tonumber(ARGV[position])
-  local holders = {}
-  for i = 1, asking do
-    holders[i] = ARGV[position + i]
-  end
-  position = position + asking + 1
+  local holders = split(ARGV[11 + 2 * (g - 1)])
   local admitted, wait_ms, reason = 0, 0, ''
-  if asking > 0 then
+  if #holders > 0 then
     admitted, wait_ms, reason = admit_tenant(k, holders)
   end
   wanted = wanted + admitted
