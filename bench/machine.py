@@ -93,7 +93,7 @@ def describe_machine(url: str, binary: RedisBinary) -> Machine:
         redis=f"{server.get('redis_version', '?')} ({binary.malloc}, {binary.path})",
         redis_binary=binary.path,
         date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        command="python -m bench " + shlex.join(sys.argv[1:]),
+        command=" ".join(["python -m bench", shlex.join(sys.argv[1:])]).strip(),
         git=_git(),
         libraries={name: _version(name) for name in _LIBRARIES},
         load_at_start=load_average(),

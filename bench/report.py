@@ -37,7 +37,7 @@ def _machine(report: Report) -> list[str]:
     m = report.machine
     libraries = ", ".join(f"{k} {v}" for k, v in m.libraries.items() if v != "-")
     rows = [
-        ["command", f"`{m.command}`"],
+        ["command", f"`{m.command.strip()}`"],
         ["date", m.date],
         ["git", m.git],
         ["CPU", f"{m.cpu}, {m.cores} cores"],
@@ -47,6 +47,11 @@ def _machine(report: Report) -> list[str]:
         ["Redis", m.redis + ", no persistence, 127.0.0.1"],
         ["libraries", libraries],
         ["run", f"{report.mode}, {report.seconds / 60:.1f} min"],
+        [
+            "load average",
+            f"{m.load_at_start} at start, {report.load_at_end} at end (1/5/15 "
+            "min; on 2 cores anything else running skews the numbers)",
+        ],
     ]
     return _table(["", ""], rows)
 
