@@ -16,6 +16,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from consumers.attempt_watchdog import remember_task
 from consumers.conversation import Conversation, ConversationKey
 from consumers.envelope import Envelope, PartitionState
 from consumers.ready_queue import ReadyQueue
@@ -101,6 +102,7 @@ class ConversationScheduler:
                 group.create_task(self._lane())
 
     async def _lane(self) -> None:
+        remember_task()
         served = 0
         while True:
             conversation = self._ready.get_nowait() or await self._ready.get()
