@@ -37,11 +37,10 @@ async def _send_due(producer: Producer, batch: list[SendRequest]) -> list[str]:
 
 
 async def _run(
-    url: str, rate: float, seconds: float, tenants: int, conversations: int,
+    url: str, rate: float, seconds: float, requests: list[SendRequest],
     intended: dict[str, int], env: dict[str, str] | None,
 ) -> dict[str, Any]:  # fmt: skip
-    total = max(1, round(rate * seconds))
-    requests = plan(total, tenants=tenants, conversations=conversations)
+    total = len(requests)
     interval = 1e9 / rate
     worst_lag = 0
     async with Producer(relayq_settings(url, env)) as producer:
@@ -70,9 +69,12 @@ def open_loop(
     tenants: int = 50,
     conversations: int = 5_000,
     env: dict[str, str] | None = None,
+    prefix: str = "tenant",
 ) -> dict[str, Any]:
     """Send ``rate`` msgs/s for ``seconds``; write ``{message id: intended ns}`` to ``out``."""
     intended: dict[str, int] = {}
-    summary = asyncio.run(_run(url, rate, seconds, tenants, conversations, intended, env))
+    total = max(1, round(rate * seconds))
+    requests = plan(total, tenants=tenants, conversations=conversations, prefix=prefix)
+    summary = asyncio.run(_run(url, rate, seconds, requests, intended, env))
     Path(out).write_bytes(msgspec.json.encode(intended))
     return summary

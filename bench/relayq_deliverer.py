@@ -12,8 +12,9 @@ delivered and the wall-clock times (ns) of its first and last delivery. With
 them to ``<dir>/<pid>.records.json``: the order, latency and concurrency checks read those.
 
 For the seed's load scenarios it can also play a provider: ``BENCH_LATENCY_MS`` per
-delivery (an ``asyncio.sleep``), and ``BENCH_THROTTLE_RATE`` of the attempts answered like
-a 429 (``ThrottledError`` with ``BENCH_RETRY_AFTER`` seconds).
+delivery (an ``asyncio.sleep``), and ``BENCH_THROTTLE_RATE`` of the attempts of tenants
+whose name starts with ``BENCH_THROTTLE_PREFIX`` (all, when unset) answered like a 429
+(``ThrottledError`` with ``BENCH_RETRY_AFTER`` seconds).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = (
     "RECORD_ENV",
     "RETRY_AFTER_ENV",
     "THROTTLE_ENV",
+    "THROTTLE_PREFIX_ENV",
     "CountingDeliverer",
     "Record",
     "WorkerStats",
@@ -53,6 +55,7 @@ OUT_DIR_ENV = "BENCH_OUT_DIR"
 RECORD_ENV = "BENCH_RECORD"
 LATENCY_ENV = "BENCH_LATENCY_MS"
 THROTTLE_ENV = "BENCH_THROTTLE_RATE"
+THROTTLE_PREFIX_ENV = "BENCH_THROTTLE_PREFIX"
 RETRY_AFTER_ENV = "BENCH_RETRY_AFTER"
 _OK = DeliveryResult()
 _FLUSH_INTERVAL = 0.01
@@ -89,6 +92,7 @@ class CountingDeliverer:
         latency: float = 0.0,
         throttle_rate: float = 0.0,
         retry_after: float = 0.1,
+        throttle_prefix: str = "",
     ) -> None:
         self._flushed = 0
         self._flusher: asyncio.Task[None] | None = None
@@ -99,12 +103,17 @@ class CountingDeliverer:
         self._latency = latency
         self._throttle = throttle_rate
         self._retry_after = retry_after
+        self._throttle_prefix = throttle_prefix
 
     async def deliver(self, message: Message) -> DeliveryResult:
         started = time.time_ns() if self._record else 0
         if self._latency:
             await asyncio.sleep(self._latency)
-        if self._throttle and random.random() < self._throttle:
+        if (
+            self._throttle
+            and message.tenant.startswith(self._throttle_prefix)
+            and random.random() < self._throttle
+        ):
             self._stats.throttled += 1
             raise ThrottledError("bench: 429", retry_after=self._retry_after)
         now = time.time_ns()
@@ -161,6 +170,7 @@ def counting(_settings: Settings) -> CountingDeliverer:
         latency=float(env.get(LATENCY_ENV, "0")) / 1000,
         throttle_rate=float(env.get(THROTTLE_ENV, "0")),
         retry_after=float(env.get(RETRY_AFTER_ENV, "0.1")),
+        throttle_prefix=env.get(THROTTLE_PREFIX_ENV, ""),
     )
 
 

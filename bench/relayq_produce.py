@@ -23,16 +23,22 @@ _FRACTIONS = (0.5, 0.99, 0.999)
 
 
 def plan(
-    n: int, *, tenants: int = 50, conversations: int = 5_000, offset: int = 0, dedup: bool = False
+    n: int,
+    *,
+    tenants: int = 50,
+    conversations: int = 5_000,
+    offset: int = 0,
+    dedup: bool = False,
+    prefix: str = "tenant",
 ) -> list[SendRequest]:
-    """``n`` requests spread round-robin over ``conversations`` of ``tenants`` (each with a
-    dedup key when ``dedup``)."""
+    """``n`` requests spread round-robin over ``conversations`` of ``tenants`` named
+    ``<prefix>-NNNN`` (each with a dedup key when ``dedup``)."""
     requests = []
     for i in range(offset, offset + n):
         c = i % conversations
         requests.append(
             SendRequest(
-                tenant=f"tenant-{c % tenants:04d}",
+                tenant=f"{prefix}-{c % tenants:04d}",
                 conversation=f"conv-{c:06d}",
                 recipient=f"+1555{c:07d}",
                 payload=payload(i),
@@ -61,12 +67,14 @@ def fill(
     env: dict[str, str] | None = None,
     ids: bool = True,
     dedup: bool = False,
+    prefix: str = "tenant",
 ) -> dict[str, Any]:
     """Enqueue a backlog with ``send_many``: returns the count, seconds and (with ``ids``)
     the message ids, for the delivery checks."""
 
     async def main() -> dict[str, Any]:
-        requests = plan(n, tenants=tenants, conversations=conversations, dedup=dedup)
+        requests = plan(n, tenants=tenants, conversations=conversations, dedup=dedup,
+                        prefix=prefix)  # fmt: skip
         async with Producer(relayq_settings(url, env)) as producer:
             started = time.perf_counter()
             sent = await _send_many(producer, requests, batch)
@@ -87,12 +95,13 @@ def burst(
     conversations: int,
     tasks: int = 100,
     env: dict[str, str] | None = None,
+    prefix: str = "tenant",
 ) -> dict[str, Any]:
     """``n`` concurrent ``send()`` calls, ``tasks`` at a time; each conversation is sent by
     one task, in order (so its order is defined). Returns seconds and the ids."""
 
     async def main() -> dict[str, Any]:
-        requests = plan(n, tenants=tenants, conversations=conversations)
+        requests = plan(n, tenants=tenants, conversations=conversations, prefix=prefix)
         lanes: list[list[SendRequest]] = [[] for _ in range(tasks)]
         for i, request in enumerate(requests):
             lanes[(i % conversations) % tasks].append(request)

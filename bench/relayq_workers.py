@@ -94,6 +94,7 @@ class Fleet:
         self._env[OUT_DIR_ENV] = str(workdir)
         self._env[RECORD_ENV] = "1" if record else "0"
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.killed = False
         self._client = redis.Redis.from_url(url)
 
     def _log(self, index: int) -> Path:
@@ -133,9 +134,10 @@ class Fleet:
                 stable_since = now
             elif not settled:
                 stable_since = None
-            # One worker owns everything at once; several may still rebalance (ownership
-            # ticks every 0.5 s), so they must agree for two ticks and a bit.
-            wait = 0.0 if self._count == 1 else 1.2
+            # One worker owns everything at once. Several: a worker gives partitions up
+            # only once it has seen the newcomer, so all holding some and together all
+            # is the split; one more ownership tick (0.5 s) confirms it.
+            wait = 0.0 if self._count == 1 else 0.6
             if stable_since is not None and now - stable_since >= wait:
                 return
             if now > deadline:
@@ -184,8 +186,10 @@ class Fleet:
             time.sleep(_POLL if count is None else 5 * _POLL)
 
     def stop(self) -> list[str]:
-        """SIGTERM every worker (graceful); how each ended."""
+        """SIGTERM every worker (graceful); how each ended. A worker still running after
+        20 s is killed, and ``killed`` says so (a shutdown that hung is worth a look)."""
         hows = [self._group.stop(proc, timeout=20) for proc in self.procs]
+        self.killed = "SIGKILL" in hows
         self.procs = []
         self._client.close()
         return hows

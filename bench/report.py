@@ -148,6 +148,7 @@ def render(report: Report) -> str:
 
 
 def write(report: Report, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(report))
     path.with_suffix(".json").write_bytes(msgspec.json.format(msgspec.json.encode(report)))
 

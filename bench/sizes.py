@@ -62,10 +62,10 @@ _QUICK = Sizes(
     http_concurrency=(16,),
     http_seconds=3.0,
     latency_rates=(500, 2_000, 5_000),
-    latency_seconds=1.5,
+    latency_seconds=1.0,
     seed_scale=10,
     sustained_seconds=1.0,
-    peers_n=1_000,
+    peers_n=600,
     peer_repeats=0,
 )
 

@@ -24,6 +24,8 @@ class Delivered(msgspec.Struct, frozen=True):
     run: DeliveryRun
     cpu_us_per_msg: float
     """Worker CPU time (all worker processes) per delivered message, in microseconds."""
+    killed: bool = False
+    """A worker did not stop within 20 s of SIGTERM."""
 
 
 def deliver_backlog(
@@ -52,7 +54,7 @@ def deliver_backlog(
         cpu = fleet.cpu_seconds() - cpu_before
         fleet.stop()
     run = fleet.result(n)
-    return Delivered(run, 1e6 * cpu / max(run.delivered, 1))
+    return Delivered(run, 1e6 * cpu / max(run.delivered, 1), fleet.killed)
 
 
 def _add(out: RunOutput, row: str, delivered: Delivered, n: int) -> None:
@@ -61,6 +63,8 @@ def _add(out: RunOutput, row: str, delivered: Delivered, n: int) -> None:
     out.add(row, "seconds", run.seconds, "s")
     out.add(row, "worker CPU us/msg", delivered.cpu_us_per_msg)
     out.check(f"{row}: all {n:,} delivered", run.complete, f"{run.delivered:,} delivered")
+    if delivered.killed:
+        out.notes.append(f"{row}: a worker did not stop within 20 s of SIGTERM (killed)")
 
 
 def _run(ctx: BenchContext) -> RunOutput:

@@ -43,6 +43,8 @@ def _one(ctx: BenchContext, out: RunOutput, concurrency: int) -> None:
         out.add(row, "msgs/s", len(received) / seconds, "msgs/s")
     out.add(row, "max in flight", float(stats["max_in_flight"]))
     out.add(row, "bound c/latency", concurrency / LATENCY, "msgs/s")
+    if fleet.killed:
+        out.notes.append(f"{row}: the worker did not stop within 20 s of SIGTERM (killed)")
     if not complete:
         out.notes.append(f"{row}: {len(received):,} of {n:,} delivered within the "
                          f"{ctx.sizes.http_seconds:g} s bound; the rate is over those")  # fmt: skip

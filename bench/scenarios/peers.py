@@ -8,7 +8,7 @@ import msgspec
 
 from bench.context import BenchContext
 from bench.peers import MODES, PEERS, run_peer
-from bench.peers.harness import Budget, PeerResult, default_budget
+from bench.peers.harness import Budget, PeerResult
 from bench.results import RunOutput
 from bench.scenarios import Scenario
 
@@ -37,8 +37,8 @@ def fastest(results: list[PeerResult]) -> PeerResult | None:
 def _budget(ctx: BenchContext) -> Budget:
     """The harness's bounds, with 10 s to drain in the default run (the slow peers would
     take minutes; their partial rate is what they did in 10 s)."""
-    if ctx.quick or ctx.smoke:
-        return default_budget(True)
+    if ctx.quick or ctx.smoke:  # --quick must stay under 2 minutes in all
+        return Budget(produce_s=4.0, startup_s=15.0, process_s=2.0, stop_s=2.0)
     return Budget(produce_s=10.0, startup_s=20.0, process_s=10.0, stop_s=5.0)
 
 
