@@ -143,9 +143,14 @@ class CountingDeliverer:
             await client.aclose()
 
     async def _flush(self, client: Redis) -> None:
-        count = self._stats.count
+        stats = self._stats
+        count = stats.count
         if count > self._flushed:
-            await client.incrby(counter.COUNT_KEY, count - self._flushed)
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.incrby(counter.COUNT_KEY, count - self._flushed)
+                pipe.set(counter.FIRST_KEY, repr(stats.first_ns / 1e9), nx=True)
+                pipe.set(counter.LAST_KEY, repr(stats.last_ns / 1e9))  # one worker: exact
+                await pipe.execute()
             self._flushed = count
 
     async def aclose(self) -> None:

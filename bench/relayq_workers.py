@@ -62,7 +62,9 @@ class DeliveryRun(msgspec.Struct, frozen=True):
 
     @property
     def seconds(self) -> float:
-        return max(self.last - self.first, 1e-9)
+        """First to last delivery (NaN when unknown, never 0)."""
+        span = self.last - self.first
+        return span if span > 0 else float("nan")
 
     @property
     def rate(self) -> float:
@@ -200,7 +202,7 @@ class Fleet:
     def result(self, target: int) -> DeliveryRun:
         """The run as the workers saw it (their stats files; the counter as a fallback)."""
         stats = [s for s in self.stats() if s.count]
-        if len(stats) == self._count:
+        if len(stats) == self._count:  # every worker shut down cleanly and wrote its own
             delivered = sum(s.count for s in stats)
             first = min(s.first_ns for s in stats) / 1e9
             last = max(s.last_ns for s in stats) / 1e9
@@ -210,7 +212,10 @@ class Fleet:
                 delivered, first_or_none, last_or_none = counter.read(client)
             finally:
                 client.close()
-            first, last = first_or_none or 0.0, last_or_none or 0.0
+            # The counter's times, flushed every 10 ms (several workers: the last flush wins).
+            nan = float("nan")
+            first = first_or_none if first_or_none is not None else nan
+            last = last_or_none if last_or_none is not None else nan
         return DeliveryRun(delivered, first, last, delivered >= target)
 
     def records(self) -> list[Record]:

@@ -30,6 +30,8 @@ def _run(ctx: BenchContext) -> RunOutput:
         out.add(row, "msgs/s", run.rate, "msgs/s")
         out.add(row, "worker CPU us/msg", delivered.cpu_us_per_msg)
         out.check(f"{row}: all {n:,} delivered", run.complete, f"{run.delivered:,} delivered")
+        if delivered.killed:
+            out.notes.append(f"{row}: a worker did not stop within 20 s of SIGTERM (killed)")
     out.add(ON, "cost", 1 - on.run.rate / off.run.rate, "%")
     return out
 
