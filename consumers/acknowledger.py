@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
-import redis.exceptions
 import structlog
 from redis.asyncio import Redis
 
 from consumers.envelope import Envelope
 from streams.keys import GROUP, Keys
+from streams.redis_client import REDIS_UNAVAILABLE
 
 __all__ = ("Acknowledger",)
 
@@ -62,7 +62,7 @@ class Acknowledger:
                 for partition, ids in forget.items():
                     pipe.hdel(self._keys.attempts(partition), *ids)
                 await pipe.execute()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+        except REDIS_UNAVAILABLE as exc:
             _log.warning("ack_flush_failed", error=str(exc), entries=sum(map(len, acks.values())))
             for stream, ids in acks.items():
                 self._acks[stream][:0] = ids

@@ -58,7 +58,6 @@ class Admission:
         self._client = client
         self._scripts = scripts
         self._keys = keys
-        self._settings = settings
         self._worker_id = worker_id
         self.enabled = settings.flow_control
         self._slot_ttl_ms = round(settings.slot_ttl * 1000)

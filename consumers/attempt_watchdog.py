@@ -24,6 +24,7 @@ def remember_task() -> None:
     ``asyncio.current_task()``, which was 11% of a no-op worker's CPU per message."""
     _TASK.set(asyncio.current_task())
 
+
 _CUT = "relayq: delivery attempt exceeded send_timeout"
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import redis.exceptions
 import structlog
 from opentelemetry.trace import Link, SpanKind, get_current_span
 from redis.asyncio import Redis
@@ -25,13 +24,13 @@ from streams.deliverer import Deliverer, SendFencedError, send_fence
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
 from streams.keys import Keys
 from streams.message import Message
+from streams.redis_client import REDIS_UNAVAILABLE
 from streams.settings import Settings
 from streams.telemetry import extract_context, tracer, tracing_enabled
 
 __all__ = ("DeliveryRunner",)
 
 _log = structlog.get_logger(__name__)
-_REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 _REDIS_RETRY = 1.0
 _RETRY_AFTER_MAX = 900.0
 _FENCE_RETRY = 0.1
@@ -172,7 +171,7 @@ class DeliveryRunner:
         try:
             await self._client.hset(key, envelope.entry_id, f"{envelope.failed_attempts}:{next_ms}")
             envelope.had_failures = True
-        except _REDIS_ERRORS as exc:
+        except REDIS_UNAVAILABLE as exc:
             # The count is still kept here; only a crash before the next write loses it.
             _log.warning("attempt_record_failed", error=str(exc))
 
@@ -183,7 +182,7 @@ class DeliveryRunner:
             moved = await self._dead_letters.move(
                 envelope.stream, envelope.entry_id, error=error, kind=kind, attempts=attempts
             )
-        except _REDIS_ERRORS as exc:
+        except REDIS_UNAVAILABLE as exc:
             _log.warning("dead_letter_failed", message_id=envelope.message.id, error=str(exc))
             return _REDIS_RETRY
         if moved:

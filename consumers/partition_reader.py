@@ -22,12 +22,12 @@ from consumers.envelope import Envelope, PartitionState
 from consumers.metrics import WorkerMetrics
 from streams.codec import PoisonEntryError, decode_entry
 from streams.keys import GROUP, Keys
+from streams.redis_client import REDIS_UNAVAILABLE
 
 __all__ = ("PartitionReader", "ensure_groups")
 
 _log = structlog.get_logger(__name__)
 RawEntry = tuple[bytes, dict[bytes, bytes] | None]
-_TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 _TRANSIENT_PAUSE = 0.2
 
 
@@ -80,7 +80,7 @@ class PartitionReader:
                     count=self._count,
                     block=self._block_ms,
                 )
-            except _TRANSIENT as exc:
+            except REDIS_UNAVAILABLE as exc:
                 # A read timeout (the process was frozen, Redis was slow) or a dropped
                 # connection: nothing was lost (what a lost reply delivered stays pending
                 # and comes back through XAUTOCLAIM on the next tenure); read again.

@@ -19,7 +19,6 @@ import socket
 import time
 import uuid
 
-import redis.exceptions
 import structlog
 from redis.asyncio import Redis
 
@@ -42,7 +41,7 @@ from consumers.stream_maintenance import StreamMaintenance
 from consumers.systemd_notify import notify
 from streams.deliverer import Deliverer
 from streams.keys import Keys
-from streams.redis_client import check_partitions, create_client
+from streams.redis_client import REDIS_UNAVAILABLE, check_partitions, create_client
 from streams.scripts import Scripts
 from streams.settings import Settings
 
@@ -185,11 +184,7 @@ class Worker:
                 await self.ownership.tick()
                 if await self.pauses.refresh(self.client, self.keys):
                     self.scheduler.gate.resume_paused()
-            except (
-                redis.exceptions.ConnectionError,
-                redis.exceptions.TimeoutError,
-                OSError,
-            ) as exc:
+            except REDIS_UNAVAILABLE as exc:
                 # The fence keeps us from sending once our leases may have lapsed.
                 _log.warning("ownership_tick_failed", error=str(exc))
             await asyncio.sleep(interval)

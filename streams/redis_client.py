@@ -11,12 +11,16 @@ from streams.redis_server import ensure_embedded_redis
 from streams.settings import Settings
 
 __all__ = (
+    "REDIS_UNAVAILABLE",
     "check_partitions",
     "check_partitions_sync",
     "create_client",
     "create_sync_client",
     "resolve_redis_url",
 )
+
+REDIS_UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+"""What a Redis call raises when Redis cannot be reached in time: transient for a worker."""
 
 
 def resolve_redis_url(settings: Settings) -> str:
