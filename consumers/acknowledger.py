@@ -22,6 +22,7 @@ __all__ = ("Acknowledger",)
 
 _log = structlog.get_logger(__name__)
 _RETRY_PAUSE = 0.2
+_DRAIN_TIMEOUT = 5.0
 
 
 class Acknowledger:
@@ -74,7 +75,18 @@ class Acknowledger:
         if not self._acks:
             self._idle.set()
 
-    async def drain(self) -> None:
-        """Flush until nothing is pending (used at shutdown and hand-over)."""
-        while self._acks:
-            await self.flush()
+    async def drain(self, timeout: float = _DRAIN_TIMEOUT) -> None:
+        """Flush until nothing is pending, including a flush ``run`` has in flight (used
+        at shutdown and hand-over, before a lease is released: an ack still on its way
+        would let the next owner reclaim, and send again, an entry already delivered).
+
+        Gives up after ``timeout`` (Redis away): those entries stay pending and are
+        redelivered, never lost.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while self._acks:
+                    await self.flush()
+                await self._idle.wait()
+        except TimeoutError:
+            _log.warning("ack_drain_timed_out", entries=sum(map(len, self._acks.values())))
