@@ -91,25 +91,38 @@ def _cmd_pause(args: argparse.Namespace) -> int:
 
 
 def _cmd_limits(args: argparse.Namespace) -> int:
-    controls, client = _controls(args)
     values = {"rate": args.rate, "burst": args.burst}
+    changes = any(v is not None for v in (*values.values(), args.cap))
+    if args.clear and changes:
+        return _usage_error("--clear takes no --cap, --rate or --burst")
+    if args.cap is not None and args.tenant is None:
+        return _usage_error("--cap needs --tenant (the cap is per tenant)")
+    controls, client = _controls(args)
     with client:
         if args.tenant is not None:
             if args.clear:
                 controls.clear_tenant_limits(args.tenant)
-            elif any(v is not None for v in (*values.values(), args.cap)):
+            elif changes:
                 controls.set_tenant_limits(args.tenant, cap=args.cap, **values)
             print(f"tenant {args.tenant}: {controls.tenant_limits(args.tenant)}")
+        elif args.sender is not None:
+            if args.clear:
+                controls.clear_sender_limits(args.sender)
+            elif changes:
+                controls.set_sender_limits(args.sender, **values)
+            print(f"sender {args.sender}: {controls.sender_limits(args.sender)}")
         else:
-            if args.cap is not None:
-                print("relayq: error: --cap needs --tenant (the cap is per tenant)")
-                return 2
             if args.clear:
                 controls.clear_global_limits()
-            elif any(v is not None for v in values.values()):
+            elif changes:
                 controls.set_global_limits(**values)
             print(f"global: {controls.global_limits()}")
     return 0
+
+
+def _usage_error(problem: str) -> int:
+    print(f"relayq: error: {problem}", file=sys.stderr)
+    return 2
 
 
 def _cmd_schedules(args: argparse.Namespace) -> int:
@@ -136,9 +149,11 @@ def _add_control_commands(sub: Any) -> None:
         cmd.set_defaults(handler=_cmd_pause)
 
     limits = sub.add_parser(
-        "limits", help="show or change limits at run time (global, or one --tenant's)"
+        "limits", help="show or change limits at run time (global, one --tenant's or --sender's)"
     )
-    limits.add_argument("--tenant", help="change this tenant's limits (else the global ones)")
+    scope = limits.add_mutually_exclusive_group()
+    scope.add_argument("--tenant", help="change this tenant's limits (else the global ones)")
+    scope.add_argument("--sender", help="change this sender's rate and burst")
     limits.add_argument("--cap", type=int, help="sends in flight at once (tenant only; 0 = off)")
     limits.add_argument("--rate", type=float, help="sends per second (0 = off)")
     limits.add_argument("--burst", type=int, help="sends at once before the rate applies")
@@ -163,6 +178,7 @@ def _add_schedule_commands(sub: Any) -> None:
     when.add_argument("--cron", help="five-field cron expression, UTC")
     for field in ("tenant", "conversation", "recipient"):
         add.add_argument(f"--{field}", required=True)
+    add.add_argument("--sender", help="the provider-side sending identity (optional)")
     add.add_argument("--payload", default="{}", help="JSON document")
     add.add_argument("--priority", default="normal", choices=("high", "normal", "low"))
     schedules.set_defaults(handler=_cmd_schedules, action="list")

@@ -4,11 +4,12 @@ Pauses (``ns:paused``): the whole namespace, one priority, or one tenant. Worker
 starting sends for what is paused at their next ownership tick (<= 0.5 s); in-flight sends
 finish; nothing is dropped; resume continues each conversation in order.
 
-Limits: per tenant (``{ns:tenant:<t>}:limits``: cap, rate, burst) and global
-(``{ns}:limits``: rate, burst) override the workers' configured defaults from the next
-admission on, without a restart. A field set to 0 switches that limit off for the tenant;
-clearing a field returns it to the default. Overrides act where flow control is on (any
-of RELAYQ_TENANT_CAP, RELAYQ_GLOBAL_RATE, RELAYQ_TENANT_RATE non-zero, as by default).
+Limits: per tenant (``keys.tenant_limits``: cap, rate, burst), per sender
+(``keys.sender_limits``: rate, burst) and global (``keys.global_limits``: rate, burst)
+override the workers' configured defaults from the next admission on, without a restart.
+A field set to 0 switches that limit off for the tenant or sender; clearing returns it to
+the default. Overrides act where flow control is on (any of RELAYQ_TENANT_CAP,
+RELAYQ_GLOBAL_RATE, RELAYQ_TENANT_RATE, RELAYQ_SENDER_RATE non-zero, as by default).
 """
 
 from __future__ import annotations
@@ -22,11 +23,17 @@ from consumers.pause_state import pause_scope
 from streams.errors import ValidationError
 from streams.keys import Keys
 from streams.message import Priority
-from streams.validation import MAX_TENANT_LENGTH, check_identifier, check_priority
+from streams.validation import (
+    MAX_SENDER_LENGTH,
+    MAX_TENANT_LENGTH,
+    check_identifier,
+    check_priority,
+)
 
 __all__ = ("Controls", "Limits")
 
 _TENANT_FIELDS = ("cap", "rate", "burst")
+_SENDER_FIELDS = ("rate", "burst")
 _GLOBAL_FIELDS = ("rate", "burst")
 
 
@@ -50,6 +57,14 @@ def _check_limit(field: str, value: float | None) -> str | None:
     if field == "burst" and value < 1:
         raise ValidationError(field, "must be at least 1")
     return str(int(value)) if field in ("cap", "burst") else repr(float(value))
+
+
+def _tenant_limits(keys: Keys, tenant: str) -> str:
+    return keys.tenant_limits(check_identifier("tenant", tenant, MAX_TENANT_LENGTH))
+
+
+def _sender_limits(keys: Keys, sender: str) -> str:
+    return keys.sender_limits(check_identifier("sender", sender, MAX_SENDER_LENGTH))
 
 
 class Controls:
@@ -82,16 +97,29 @@ class Controls:
         burst: int | None = None,
     ) -> Limits:
         """Override the tenant's in-flight cap and/or rate (sends/s) and burst."""
-        key = self._keys.tenant_limits(check_identifier("tenant", tenant, MAX_TENANT_LENGTH))
-        self._write(key, {"cap": cap, "rate": rate, "burst": burst})
+        self._write(_tenant_limits(self._keys, tenant), {"cap": cap, "rate": rate, "burst": burst})
         return self.tenant_limits(tenant)
 
     def tenant_limits(self, tenant: str) -> Limits:
-        return self._read(self._keys.tenant_limits(tenant), _TENANT_FIELDS)
+        return self._read(_tenant_limits(self._keys, tenant), _TENANT_FIELDS)
 
     def clear_tenant_limits(self, tenant: str) -> None:
         """Back to the workers' defaults for this tenant."""
-        self._client.delete(self._keys.tenant_limits(tenant))
+        self._client.delete(_tenant_limits(self._keys, tenant))
+
+    def set_sender_limits(
+        self, sender: str, *, rate: float | None = None, burst: int | None = None
+    ) -> Limits:
+        """Override the sender's rate (sends/s; 0 = unlimited) and/or burst."""
+        self._write(_sender_limits(self._keys, sender), {"rate": rate, "burst": burst})
+        return self.sender_limits(sender)
+
+    def sender_limits(self, sender: str) -> Limits:
+        return self._read(_sender_limits(self._keys, sender), _SENDER_FIELDS)
+
+    def clear_sender_limits(self, sender: str) -> None:
+        """Back to the workers' defaults for this sender."""
+        self._client.delete(_sender_limits(self._keys, sender))
 
     def set_global_limits(self, *, rate: float | None = None, burst: int | None = None) -> Limits:
         """Override the namespace-wide rate (sends/s; 0 = unlimited) and burst."""

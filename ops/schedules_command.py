@@ -28,15 +28,17 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                 tenant=args.tenant,
                 conversation=args.conversation,
                 recipient=args.recipient,
+                sender=args.sender,
                 payload=_payload(args.payload),
                 priority=args.priority,
             )
         for schedule, due_ms in await producer.schedules():
             due = dt.datetime.fromtimestamp(due_ms / 1000, tz=dt.UTC).isoformat(timespec="seconds")
             template = schedule.template
+            sender = f" from {template.sender}" if template.sender is not None else ""
             print(
                 f"{schedule.name}\t{schedule.describe()}\tnext {due}\t"
-                f"{template.tenant}/{template.conversation} -> {template.recipient}"
+                f"{template.tenant}/{template.conversation} -> {template.recipient}{sender}"
             )
     return 0
 

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
 import redis.exceptions
-import structlog
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
+from producers.direct_send import deliver_directly, fallback_for
 from producers.enqueue_command import EnqueueCommand, enqueue_command, parse_reply
 from producers.schedule_book import ScheduleBook
 from producers.send_request import SendRequest, SendResult, prepare
 from streams.deliverer import Deliverer
-from streams.errors import DirectSendError, RedisUnavailableError, RelayqError
+from streams.errors import RedisUnavailableError, RelayqError
 from streams.keys import Keys
 from streams.redis_client import check_partitions, create_client
 from streams.schedule import Schedule
@@ -28,7 +27,6 @@ from streams.telemetry import tracer, tracing_enabled
 __all__ = ("Producer",)
 
 _BATCH = 1000
-_log = structlog.get_logger(__name__)
 
 
 class Producer:
@@ -83,6 +81,8 @@ class Producer:
             span.set_attribute("messaging.system", "relayq")
             span.set_attribute("relayq.tenant", request.tenant)
             span.set_attribute("relayq.conversation", request.conversation)
+            if request.sender is not None:
+                span.set_attribute("relayq.sender", request.sender)
             message_id = await self._send_one(request, trace=True)
             span.set_attribute("messaging.message.id", message_id)
             return message_id
@@ -124,33 +124,8 @@ class Producer:
         try:
             return SendResult(await self.send(**fields))
         except RedisUnavailableError as exc:
-            if self.fallback is None:
-                raise RedisUnavailableError(
-                    f"{exc} (direct-send fallback is off)", maybe_done=exc.maybe_done
-                ) from exc
-            if exc.maybe_done:
-                raise
-            return await self._deliver_directly(request, exc)
-
-    async def _deliver_directly(
-        self, request: SendRequest, cause: RedisUnavailableError
-    ) -> SendResult:
-        assert self.fallback is not None
-        prepared = prepare(request, self.settings, trace=tracing_enabled())
-        if prepared.due_ms:
-            raise RedisUnavailableError(
-                f"{cause}; a delayed message is not sent directly (it would go out early)"
-            ) from cause
-        message = prepared.message
-        _log.warning("direct_send", message_id=message.id, tenant=message.tenant, cause=str(cause))
-        try:
-            async with asyncio.timeout(self.settings.send_timeout):
-                result = await self.fallback.deliver(message)
-        except Exception as exc:
-            raise DirectSendError(
-                f"Redis is unreachable ({cause}) and the direct send failed: {exc}"
-            ) from exc
-        return SendResult(message.id, direct=True, provider_message_id=result.provider_message_id)
+            fallback = fallback_for(self.fallback, exc)
+            return await deliver_directly(fallback, request, self.settings, exc)
 
     async def _send_one(self, request: SendRequest, *, trace: bool = False) -> str:
         prepared = prepare(request, self.settings, trace=trace)

@@ -17,6 +17,7 @@ from streams.validation import (
     MAX_CONVERSATION_LENGTH,
     MAX_DEDUP_KEY_LENGTH,
     MAX_RECIPIENT_LENGTH,
+    MAX_SENDER_LENGTH,
     MAX_TENANT_LENGTH,
     check_identifier,
     check_metadata,
@@ -31,7 +32,8 @@ __all__ = ("PreparedMessage", "SendRequest", "SendResult", "prepare")
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class SendRequest:
     """One message to send. ``delay`` (seconds) and ``not_before`` (aware datetime or Unix
-    seconds) hold it back until then; ``dedup_key`` suppresses repeats within the window."""
+    seconds) hold it back until then; ``dedup_key`` suppresses repeats within the window;
+    ``sender`` is the provider-side sending identity that per-sender limits apply to."""
 
     tenant: str
     conversation: str
@@ -42,6 +44,7 @@ class SendRequest:
     delay: float | None = None
     not_before: dt.datetime | float | None = None
     metadata: Mapping[str, str] | None = None
+    sender: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -104,6 +107,9 @@ def prepare(request: SendRequest, settings: Settings, *, trace: bool) -> Prepare
     if request.dedup_key is not None:
         dedup_key = check_identifier("dedup_key", request.dedup_key, MAX_DEDUP_KEY_LENGTH)
     metadata = check_metadata(request.metadata)
+    sender = None
+    if request.sender is not None:
+        sender = check_identifier("sender", request.sender, MAX_SENDER_LENGTH)
     now_ms = time.time_ns() // 1_000_000
     due_ms = _due_ms(request, now_ms)
     message = Message(
@@ -118,5 +124,6 @@ def prepare(request: SendRequest, settings: Settings, *, trace: bool) -> Prepare
         not_before_ms=due_ms or None,
         metadata=metadata,
         trace=inject_context() if trace else {},
+        sender=sender,
     )
     return PreparedMessage(message, due_ms)

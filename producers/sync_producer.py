@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any
@@ -10,11 +11,15 @@ from typing import Any
 import redis
 import redis.exceptions
 
+from producers.direct_send import BlockingFallback, deliver_directly, fallback_for
 from producers.enqueue_command import EnqueueCommand, enqueue_command, parse_reply
+from producers.schedule_book import SyncScheduleBook
 from producers.send_request import SendRequest, SendResult, prepare
+from streams.deliverer import Deliverer
 from streams.errors import RedisUnavailableError, RelayqError
 from streams.keys import Keys
 from streams.redis_client import check_partitions_sync, create_sync_client
+from streams.schedule import Schedule
 from streams.scripts import script_source
 from streams.settings import Settings
 from streams.telemetry import tracer, tracing_enabled
@@ -30,7 +35,8 @@ def _redis_errors() -> Iterator[None]:
         yield
     except redis.exceptions.TimeoutError as exc:
         raise RedisUnavailableError(
-            f"Redis timed out; the message may or may not have been enqueued: {exc}"
+            f"Redis timed out; the message may or may not have been enqueued: {exc}",
+            maybe_done=True,
         ) from exc
     except (redis.exceptions.ConnectionError, OSError) as exc:
         raise RedisUnavailableError(f"could not reach Redis: {exc}") from exc
@@ -40,15 +46,27 @@ class SyncProducer:
     """Sends messages into relayq from blocking code; thread-safe (redis-py pools)."""
 
     def __init__(
-        self, settings: Settings | None = None, *, client: redis.Redis | None = None
+        self,
+        settings: Settings | None = None,
+        *,
+        client: redis.Redis | None = None,
+        fallback: Deliverer | None = None,
     ) -> None:
+        """``fallback``: as for ``Producer``; the producer runs this async deliverer on an
+        event loop of its own and closes it (``aclose``) in ``close()``."""
         self.settings = settings if settings is not None else Settings.from_env()
+        self._fallback = BlockingFallback(fallback) if fallback is not None else None
         self.keys = Keys(self.settings.namespace, self.settings.partitions)
         self._owns_client = client is None
         self._client = client if client is not None else create_sync_client(self.settings)
         self._enqueue = self._client.register_script(script_source("enqueue_with_dedup_or_delay_4"))
         self._window_ms = round(self.settings.dedup_window * 1000)
+        self._schedules = SyncScheduleBook(self._client, self.keys, self.settings)
         self._checked = False
+
+    @property
+    def fallback(self) -> Deliverer | None:
+        return self._fallback.deliverer if self._fallback is not None else None
 
     def __enter__(self) -> SyncProducer:
         return self
@@ -59,8 +77,13 @@ class SyncProducer:
         self.close()
 
     def close(self) -> None:
-        if self._owns_client:
-            self._client.close()
+        """Close the Redis connections this producer opened, and the fallback; idempotent."""
+        try:
+            if self._fallback is not None:
+                self._fallback.close()
+        finally:
+            if self._owns_client:
+                self._client.close()
 
     def _ensure_checked(self) -> None:
         if not self._checked:
@@ -74,9 +97,45 @@ class SyncProducer:
             return self._send_one(request, trace=False)
         with tracer().start_as_current_span("relayq send", kind=_producer_kind()) as span:
             span.set_attribute("relayq.tenant", request.tenant)
+            if request.sender is not None:
+                span.set_attribute("relayq.sender", request.sender)
             message_id = self._send_one(request, trace=True)
             span.set_attribute("messaging.message.id", message_id)
             return message_id
+
+    def schedule(
+        self,
+        name: str,
+        *,
+        every: float | dt.timedelta | None = None,
+        cron: str | None = None,
+        **fields: Any,
+    ) -> Schedule:
+        """Create or replace repeatable message ``name`` (see ``Producer.schedule``)."""
+        with _redis_errors():
+            self._ensure_checked()
+            return self._schedules.add(name, every=every, cron=cron, **fields)
+
+    def schedules(self) -> list[tuple[Schedule, int]]:
+        """Every schedule and its next due time (Unix ms)."""
+        with _redis_errors():
+            return self._schedules.list()
+
+    def unschedule(self, name: str) -> bool:
+        """Remove schedule ``name``; False if there was none."""
+        with _redis_errors():
+            return self._schedules.remove(name)
+
+    def send_or_deliver(self, **fields: Any) -> SendResult:
+        """Like ``send``, but deliver directly through the ``fallback`` when Redis cannot
+        be reached (see ``Producer.send_or_deliver``; the same errors)."""
+        request = SendRequest(**fields)
+        try:
+            return SendResult(self.send(**fields))
+        except RedisUnavailableError as exc:
+            fallback = fallback_for(self.fallback, exc)
+            assert self._fallback is not None
+            return self._fallback.run(deliver_directly(fallback, request, self.settings, exc))
 
     def _send_one(self, request: SendRequest, *, trace: bool) -> str:
         command = enqueue_command(

@@ -50,6 +50,9 @@ class Message(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
     metadata: dict[str, str] = {}
     trace: dict[str, str] = {}
     """W3C trace context (``traceparent``/``tracestate``) injected by the producer."""
+    sender: _Tenant | None = None
+    """The provider-side sending identity (a WhatsApp phone number id, an SMS from-number):
+    optional; when set, per-sender rate limits and provider pauses apply to it."""
 
     def payload_json(self) -> Any:
         """The payload decoded from JSON."""

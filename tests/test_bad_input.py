@@ -35,6 +35,11 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("conversation with DEL", {"conversation": "c\x7f"}, "conversation"),
     ("conversation with a C1 control", {"conversation": "c\x85"}, "conversation"),
     ("empty recipient", {"recipient": ""}, "recipient"),
+    ("empty sender", {"sender": ""}, "sender"),
+    ("over-long sender", {"sender": "s" * 129}, "sender"),
+    ("sender with a newline", {"sender": "wa\n1"}, "sender"),
+    ("sender with a C1 control", {"sender": "wa\x851"}, "sender"),
+    ("sender not a string", {"sender": 15550100}, "sender"),
     ("oversized payload", {"payload": {"text": "x" * PAYLOAD_LIMIT}}, "payload"),
     ("payload bytes that are not JSON", {"payload": b"{not json"}, "payload"),
     ("payload that cannot be JSON", {"payload": object()}, "payload"),
@@ -121,6 +126,23 @@ async def test_async_send_many_enqueues_the_good_items(
     assert results[2].message_id is None
     assert stream_length(redis_client, keys) == 5
     assert len({r.message_id for r in results if r.ok}) == 5
+
+
+async def test_a_bad_sender_fails_alone_in_send_many(
+    settings: Settings, redis_client: redis.Redis, keys: Keys
+) -> None:
+    requests = [
+        SendRequest(**{**GOOD, "sender": "wa-1"}),
+        SendRequest(**{**GOOD, "sender": "x" * 129}),
+    ]
+    async with Producer(settings) as producer:
+        results = await producer.send_many(requests)
+    with SyncProducer(settings) as sync_producer:
+        results += sync_producer.send_many(requests)
+    assert [r.ok for r in results] == [True, False, True, False]
+    for bad in (results[1], results[3]):
+        assert isinstance(bad.error, ValidationError) and bad.error.field == "sender"
+    assert stream_length(redis_client, keys) == 2
 
 
 def test_sync_send_many_enqueues_the_good_items(

@@ -4,6 +4,8 @@ workers read it, and reads back."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +15,8 @@ import redis
 from ops.controls import Controls, Limits
 from streams.errors import ValidationError
 from streams.keys import Keys
+from streams.settings import Settings
+from tests.support import worker_environment
 
 BAD_CALLS: list[tuple[str, Callable[[Controls], object], str]] = [
     ("negative tenant rate", lambda c: c.set_tenant_limits("t", rate=-1.0), "rate"),
@@ -32,6 +36,19 @@ BAD_CALLS: list[tuple[str, Callable[[Controls], object], str]] = [
     ("tenant with C1 control", lambda c: c.set_tenant_limits("a\x85b", cap=1), "tenant"),
     ("tenant too long", lambda c: c.set_tenant_limits("t" * 129, cap=1), "tenant"),
     ("tenant not text", lambda c: c.set_tenant_limits(7, cap=1), "tenant"),  # type: ignore[arg-type]
+    ("read empty tenant", lambda c: c.tenant_limits(""), "tenant"),
+    ("clear tenant with newline", lambda c: c.clear_tenant_limits("a\nb"), "tenant"),
+    ("negative sender rate", lambda c: c.set_sender_limits("s", rate=-1.0), "rate"),
+    ("sender burst 0", lambda c: c.set_sender_limits("s", burst=0), "burst"),
+    ("fractional sender burst", lambda c: c.set_sender_limits("s", burst=1.5), "burst"),  # type: ignore[arg-type]
+    ("no sender limit given", lambda c: c.set_sender_limits("s"), "limits"),
+    ("empty sender", lambda c: c.set_sender_limits("", rate=1.0), "sender"),
+    ("sender with newline", lambda c: c.set_sender_limits("a\nb", rate=1.0), "sender"),
+    ("sender with C1 control", lambda c: c.set_sender_limits("a\x85b", rate=1.0), "sender"),
+    ("sender too long", lambda c: c.set_sender_limits("s" * 129, rate=1.0), "sender"),
+    ("sender not text", lambda c: c.set_sender_limits(7, rate=1.0), "sender"),  # type: ignore[arg-type]
+    ("read sender with tab", lambda c: c.sender_limits("a\tb"), "sender"),
+    ("clear empty sender", lambda c: c.clear_sender_limits(""), "sender"),
     ("negative global rate", lambda c: c.set_global_limits(rate=-5.0), "rate"),
     ("global burst 0", lambda c: c.set_global_limits(burst=0), "burst"),
     ("global burst as text", lambda c: c.set_global_limits(burst="10"), "burst"),  # type: ignore[arg-type]
@@ -95,6 +112,68 @@ def test_limits_are_stored_where_workers_read_them_and_clear_back_to_defaults(
     controls.clear_global_limits()
     assert controls.tenant_limits("t") == Limits()
     assert controls.global_limits() == Limits()
+    assert redis_client.dbsize() == 0
+
+
+def test_sender_limits_are_stored_per_sender_and_clear_back_to_defaults(
+    controls: Controls, redis_client: redis.Redis, keys: Keys
+) -> None:
+    assert controls.sender_limits("wa-1") == Limits()
+    assert controls.set_sender_limits("wa-1", rate=2.5, burst=4) == Limits(rate=2.5, burst=4)
+    assert controls.set_sender_limits("wa-1", rate=0) == Limits(rate=0.0, burst=4)
+    stored: Any = redis_client.hgetall(keys.sender_limits("wa-1"))
+    assert {k.decode(): float(v) for k, v in stored.items()} == {"rate": 0, "burst": 4}
+    assert controls.sender_limits("wa-2") == Limits()  # per sender
+    assert controls.tenant_limits("wa-1") == Limits()  # and apart from a tenant of that name
+
+    controls.clear_sender_limits("wa-1")
+    assert controls.sender_limits("wa-1") == Limits()
+    assert redis_client.dbsize() == 0
+
+
+def _relayq(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``relayq`` CLI against the test's Redis and namespace."""
+    return subprocess.run(
+        [sys.executable, "-m", "ops.cli", *args],
+        env=worker_environment(settings),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_cli_sets_shows_and_clears_sender_limits(
+    settings: Settings, controls: Controls, redis_client: redis.Redis
+) -> None:
+    done = _relayq(settings, "limits", "--sender", "wa-1", "--rate", "2", "--burst", "4")
+    assert done.returncode == 0, done.stderr
+    assert "sender wa-1: Limits(cap=None, rate=2.0, burst=4)" in done.stdout
+    assert controls.sender_limits("wa-1") == Limits(rate=2.0, burst=4)
+
+    done = _relayq(settings, "limits", "--sender", "wa-1", "--clear")
+    assert done.returncode == 0, done.stderr
+    assert "sender wa-1: Limits(cap=None, rate=None, burst=None)" in done.stdout
+    assert redis_client.dbsize() == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--tenant", "acme", "--sender", "wa-1"], "argument --sender: not allowed with"),
+        (["--sender", "wa-1", "--cap", "3"], "--cap needs --tenant"),
+        (["--sender", "wa-1", "--clear", "--rate", "1"], "--clear takes no --cap, --rate"),
+        (["--sender", "", "--rate", "1"], "invalid sender: must not be empty"),
+        (["--sender", "wa-1", "--burst", "0"], "invalid burst: must be at least 1"),
+    ],
+    ids=["with --tenant", "with --cap", "--clear with a value", "empty sender", "burst 0"],
+)
+def test_cli_refuses_bad_sender_limits_and_writes_nothing(
+    settings: Settings, redis_client: redis.Redis, args: list[str], error: str
+) -> None:
+    done = _relayq(settings, "limits", *args)
+    assert done.returncode == 2, done.stdout
+    assert error in done.stderr, done.stderr
     assert redis_client.dbsize() == 0
 
 
