@@ -1,39 +1,46 @@
-"""Admission to send, cluster-wide: provider pause, tenant in-flight cap, tenant rate,
-global rate.
+"""Admission to send, cluster-wide: provider pauses, the tenant in-flight cap, tenant,
+sender and global rates.
 
-Lanes ask ``admit(envelope)`` before each attempt. Requests that arrive while a round
-trip is in flight are decided together (group commit) by one ``admit_round.lua`` call:
-it first frees the slots released since the last round, then admits per tenant as many
-as its pause, cap and rate allow, then asks the global rate for all of those, so a
-refused tenant never spends a global token. A round costs one round trip and one script
-call however many sends and tenants it covers. A tenant refused for pause or rate, and
-the whole worker refused by the global rate, are remembered locally until the wait is
-over, so refusals cost no Redis traffic.
+Each worker leases what it needs from Redis in rounds (``lease_round.lua``, one call for
+every budget due) and admits sends from its local ``Budget``s without a round trip:
+tenant slots are a lease renewed every ``TICK`` (sized to what the worker uses, shrunk to
+a fair share while another worker waits for that tenant); rate tokens are granted for the
+sends waiting plus a short prefetch, and lapse soon after (``budget.TOKEN_LIFETIME``). A
+send that finds its budget empty waits for the next round; a refusal (pause, cap, rate)
+is remembered locally until its wait is over, so refusals cost no Redis traffic.
 
-With every limit off (``Settings.flow_control`` false) ``admit`` costs no round trip; a
-provider's throttling still pauses the tenant in this worker and, through its Redis pause
-key, in every worker that has flow control on.
+With every limit off (``Settings.flow_control`` false) there are no rounds at all; a
+provider's throttling still pauses the tenant (or sender) in this worker and, through its
+Redis pause key, in every worker that has flow control on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import math
 import time
-from collections import defaultdict
-from typing import Any
+from collections.abc import Iterator
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from consumers.budget import Budget
 from consumers.envelope import Envelope
+from consumers.lease_round import apply_reply, plan_round
 from streams.keys import Keys
+from streams.message import Message
 from streams.scripts import Scripts
 from streams.settings import Settings
 
-__all__ = ("Admission", "Refusal")
+__all__ = ("TICK", "Admission", "Refusal")
 
 _log = structlog.get_logger(__name__)
+
+TICK = 0.1
+"""Seconds between rounds that renew slot leases and re-read limits and pauses."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -44,11 +51,8 @@ class Refusal:
     wait: float | None
 
 
-_Request = tuple[Envelope, "asyncio.Future[Refusal | None]"]
-
-_ROUNDS_IN_FLIGHT = 4
-
-_REFUSAL_TEXT = {b"paused": "paused", b"cap": "cap", b"rate": "rate"}
+_ASK = Refusal("ask", 0.0)  # the budget cannot say: wait for the next round
+_UNAVAILABLE = Refusal("unavailable", 0.5)
 
 
 class Admission:
@@ -58,174 +62,297 @@ class Admission:
         self._client = client
         self._scripts = scripts
         self._keys = keys
+        self._settings = settings
         self._worker_id = worker_id
         self.enabled = settings.flow_control
-        self._slot_ttl_ms = round(settings.slot_ttl * 1000)
-        self._tenant_args = (settings.tenant_cap, settings.tenant_rate, settings.tenant_burst)
-        self._global_args = (settings.global_rate, settings.global_burst)
-        self._global_open_at = 0.0
-        self._tenant_open_at: dict[str, float] = {}
-        self._queue: list[_Request] = []
-        self._releases: defaultdict[str, list[str]] = defaultdict(list)
+        self._send_timeout = settings.send_timeout
+        self._tenants: dict[str, Budget] = {}
+        self._senders: dict[str, Budget] = {}
+        self._global = Budget(capped=False)
         self._wake = asyncio.Event()
+        self._next_round: asyncio.Future[bool] | None = None
+        self._round_lock = asyncio.Lock()
+        self.rounds = 0
+        """Round trips made (each covers every budget due)."""
+        self.waits = 0
+        """Sends that waited for a round (their budgets could not say at once)."""
+        self._next_refill = math.inf
+        """When the first budget holding tokens is due a top-up: a round then, even if no
+        send comes to notice (sends come in bursts; tokens would lapse in between)."""
+        self._pauses_end = 0.0
+        """No provider pause known to this worker lasts beyond this (fast path: skip the
+        pause checks before it)."""
 
-    def holder(self, envelope: Envelope) -> str:
-        # Entry ids are unique only within one stream: every partition and priority has
-        # its own, so the stream is part of the holder.
-        return f"{self._worker_id}:{envelope.stream}:{envelope.entry_id.decode()}"
+    def may_skip(self, message: Message) -> bool:
+        """True when the send may start with no admission at all (flow control off and
+        neither the tenant nor the sender paused by its provider here)."""
+        if self.enabled:
+            return False
+        return self._paused(message, time.monotonic()) is None
 
-    def may_skip(self, tenant: str) -> bool:
-        """True when ``admit`` would let this tenant's send start at once with no round
-        trip (flow control off and the tenant not paused by its provider here)."""
-        return not self.enabled and self._tenant_open_at.get(tenant, 0.0) <= time.monotonic()
+    def try_admit(self, envelope: Envelope) -> bool:
+        """Admit from what this worker holds, with no round trip; False: ``admit`` must.
+
+        The common case (no sender, no pause anywhere, budgets fresh with room) is checked
+        inline: this runs before every send.
+        """
+        message = envelope.message
+        tenant = self._tenants.get(message.tenant)
+        now = time.monotonic()
+        glob = self._global
+        if (
+            tenant is None
+            or message.sender is not None
+            or now < self._pauses_end
+            or now >= tenant.open_until
+            or now >= glob.open_until
+            or tenant.free <= 0
+            or tenant.tokens <= 0
+            or glob.tokens <= 0
+            or not self.enabled
+        ):
+            if self._check(message, now, asked=False) is not None:
+                return False
+            if self.enabled:
+                self._take(envelope, now)
+            return True
+        tenant.in_use += 1
+        tenant.free -= 1
+        tenant.peak = max(tenant.peak, tenant.in_use)
+        tenant.tokens -= 1
+        tenant.used += 1
+        tenant.touched = True
+        glob.tokens -= 1
+        glob.used += 1
+        envelope.slot_held = True
+        if (
+            tenant.tokens < tenant.refill_below
+            or glob.tokens < glob.refill_below
+            or now >= tenant.refill_at
+            or now >= glob.refill_at
+        ):
+            self._wake.set()
+        return True
 
     async def admit(self, envelope: Envelope) -> Refusal | None:
-        """None when the send may start now (a tenant slot is then held), else a Refusal."""
+        """None when the send may start now (it then counts until ``release``), else why not."""
+        message, asked = envelope.message, False
         while True:
             now = time.monotonic()
-            tenant_wait = self._tenant_open_at.get(envelope.message.tenant, 0.0) - now
-            if tenant_wait > 0 and not envelope.slot_held:
-                return Refusal("rate", tenant_wait)
-            if not self.enabled:
+            refusal = self._check(message, now, asked)
+            if refusal is None:
+                if self.enabled:
+                    self._take(envelope, now)
                 return None
-            if self._global_open_at > now:
-                await asyncio.sleep(self._global_open_at - now)  # nobody may send: the lane waits
-                continue
-            future: asyncio.Future[Refusal | None] = asyncio.get_running_loop().create_future()
-            self._queue.append((envelope, future))
-            self._wake.set()
-            refusal = await future
-            if refusal is None or refusal.reason != "global":
+            if refusal is _ASK:
+                if not await self._ask(message):
+                    return _UNAVAILABLE
+                asked = True
+            elif refusal.reason == "global":  # nobody may send: the lane waits
+                await asyncio.sleep(refusal.wait or 0.001)
+                asked = False
+            else:
                 return refusal
 
-    async def run(self) -> None:
-        """Decide queued admission requests in rounds; runs until cancelled.
-
-        Up to ``_ROUNDS_IN_FLIGHT`` rounds overlap, so lanes wait about one round trip,
-        not a queue of them; requests arriving meanwhile wait for the next round.
-        """
-        rounds = asyncio.Semaphore(_ROUNDS_IN_FLIGHT)
-        async with asyncio.TaskGroup() as group:
-            while True:
-                await self._wake.wait()
-                await rounds.acquire()
-                self._wake.clear()
-                batch, self._queue = self._queue, []
-                releases, self._releases = self._releases, defaultdict(list)
-                if batch or releases:
-                    group.create_task(self._round(batch, releases, rounds))
-                else:
-                    rounds.release()
-
-    async def _round(
-        self,
-        batch: list[_Request],
-        releases: dict[str, list[str]],
-        rounds: asyncio.Semaphore,
-    ) -> None:
-        try:
-            await self._decide(batch, releases)
-        except Exception as exc:  # Redis away: refuse for a moment, nothing is taken
-            _log.warning("admission_failed", error=str(exc))
-            for tenant, holders in releases.items():
-                self._releases[tenant].extend(holders)  # the slot TTL is the last resort
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(Refusal("unavailable", 0.5))
-            await asyncio.sleep(0.1)
-            if self._releases:
-                self._wake.set()
-        finally:
-            rounds.release()
-
-    async def _decide(self, batch: list[_Request], releases: dict[str, list[str]]) -> None:
-        holding = [r for r in batch if r[0].slot_held]
-        asking: dict[str, list[_Request]] = defaultdict(list)
-        for request in batch:
-            if not request[0].slot_held:
-                asking[request[0].message.tenant].append(request)
-        released = releases
-        tenants = list(asking.keys() | released.keys())
-        keys: list[str] = [self._keys.global_rate, self._keys.global_limits]
-        args: list[str | int | float] = [
-            time.time_ns() // 1_000_000,
-            self._slot_ttl_ms,
-            *self._tenant_args,
-        ]
-        args += [*self._global_args, len(holding), len(tenants)]
-        for tenant in tenants:
-            keys += self._tenant_keys(tenant)
-            gone, wanting = released.get(tenant, []), asking.get(tenant, [])
-            args += ["\n".join(gone), "\n".join([self.holder(e) for e, _ in wanting])]
-        reply = await self._scripts.admit_round(keys=keys, args=args)
-        admitted = [*holding]
-        for index, tenant in enumerate(tenants):
-            count, wait_ms, reason = reply[2 + 3 * index : 5 + 3 * index]
-            admitted += self._apply_tenant_reply(
-                tenant, asking.get(tenant, []), count, wait_ms, reason
-            )
-        self._apply_global_reply(admitted, int(reply[0]), int(reply[1]))
-
-    def _tenant_keys(self, tenant: str) -> tuple[str, str, str, str]:
-        keys = self._keys
-        return (
-            keys.tenant_in_flight(tenant),
-            keys.tenant_limits(tenant),
-            keys.tenant_pause(tenant),
-            keys.tenant_rate(tenant),
-        )
-
-    def _apply_tenant_reply(
-        self, tenant: str, requests: list[_Request], count: Any, wait_ms: Any, reason: Any
-    ) -> list[_Request]:
-        admitted = int(count)
-        for envelope, _ in requests[:admitted]:
-            envelope.slot_held = True
-        if admitted < len(requests):
-            refusal = self._tenant_refusal(tenant, int(wait_ms), reason)
-            for _, future in requests[admitted:]:
-                future.set_result(refusal)
-        return requests[:admitted]
-
-    def _tenant_refusal(self, tenant: str, wait_ms: int, reason: bytes) -> Refusal:
-        text = _REFUSAL_TEXT.get(reason, "rate")
-        if wait_ms < 0:
-            return Refusal(text, None)
-        wait = wait_ms / 1000
-        self._tenant_open_at[tenant] = time.monotonic() + wait
-        return Refusal(text, wait)
-
-    def _apply_global_reply(self, admitted: list[_Request], granted: int, wait_ms: int) -> None:
-        for _, future in admitted[:granted]:
-            future.set_result(None)
-        if granted < len(admitted):
-            wait = wait_ms / 1000
-            self._global_open_at = max(self._global_open_at, time.monotonic() + wait)
-            for _, future in admitted[granted:]:
-                future.set_result(Refusal("global", wait))
-
     def release(self, envelope: Envelope) -> None:
-        """Give back the tenant slot ``envelope`` holds (with the next admission round trip)."""
-        if not envelope.slot_held:
-            return
-        envelope.slot_held = False
-        self._releases[envelope.message.tenant].append(self.holder(envelope))
-        self._wake.set()
+        """The send is over: its tenant slot is free for this worker's next send."""
+        if envelope.slot_held:
+            envelope.slot_held = False
+            if self._tenants[envelope.message.tenant].release():
+                self._wake.set()
 
-    async def flush_releases(self) -> None:
-        """Give back every slot still to be released now (shutdown)."""
-        releases, self._releases = self._releases, defaultdict(list)
-        if releases:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for tenant, holders in releases.items():
-                    pipe.zrem(self._keys.tenant_in_flight(tenant), *holders)
-                await pipe.execute()
-
-    async def pause_tenant(self, tenant: str, seconds: float) -> None:
-        """The provider throttled this tenant: no worker sends for it for ``seconds``."""
-        ms = max(1, round(seconds * 1000))
-        self._tenant_open_at[tenant] = time.monotonic() + seconds
+    async def pause_for(self, message: Message, seconds: float) -> None:
+        """The provider throttled this message's sender (or, without one, its tenant): no
+        worker sends for it for ``seconds``."""
+        if message.sender is not None:
+            budget, key = (
+                _budget(self._senders, message.sender),
+                self._keys.sender_pause(message.sender),
+            )
+        else:
+            budget, key = (
+                _budget(self._tenants, message.tenant),
+                self._keys.tenant_pause(message.tenant),
+            )
+        budget.paused_until = max(budget.paused_until, time.monotonic() + seconds)
+        self._pauses_end = max(self._pauses_end, budget.paused_until)
         try:
-            await self._client.set(self._keys.tenant_pause(tenant), b"1", px=ms)
-        except Exception as exc:  # the local pause still holds for this worker
-            _log.warning("tenant_pause_failed", tenant=tenant, error=str(exc))
+            await self._client.set(key, b"1", px=max(1, round(seconds * 1000)))
+        except (RedisError, OSError) as exc:  # the local pause still holds for this worker
+            _log.warning("provider_pause_failed", key=key, error=str(exc))
+
+    def _paused(self, message: Message, now: float) -> Refusal | None:
+        tenant = self._tenants.get(message.tenant)
+        if tenant is not None and tenant.paused_until > now:
+            return Refusal("paused", tenant.paused_until - now)
+        if message.sender is not None:
+            sender = self._senders.get(message.sender)
+            if sender is not None and sender.paused_until > now:
+                return Refusal("paused", sender.paused_until - now)
+        return None
+
+    def _check(self, message: Message, now: float, asked: bool) -> Refusal | None:
+        """None when every budget the send needs has room now; else why not (``_ASK``:
+        the next round must tell). Straight-line: this runs before every send."""
+        refusal = self._paused(message, now)
+        if refusal is not None or not self.enabled:
+            return refusal
+        tenant = self._tenants.get(message.tenant) or _budget(self._tenants, message.tenant)
+        sender = None
+        if message.sender is not None:
+            sender = _budget(self._senders, message.sender)
+            if sender.known_until <= now:
+                return _ASK
+        if tenant.known_until <= now or self._global.known_until <= now:
+            return _ASK
+        if not tenant.slot_free(now, self._send_timeout):
+            return self._no_slot(tenant, asked)
+        refusal = _no_token(tenant, "rate", now, asked)
+        if refusal is None and sender is not None:
+            refusal = _no_token(sender, "sender", now, asked)
+        if refusal is None:
+            refusal = _no_token(self._global, "global", now, asked)
+        return refusal
+
+    @staticmethod
+    def _no_slot(tenant: Budget, asked: bool) -> Refusal:
+        if not asked:
+            return _ASK
+        if tenant.free > 0:  # the lease could not be renewed
+            return _UNAVAILABLE
+        tenant.starved = True
+        return Refusal("cap", None)
+
+    def _take(self, envelope: Envelope, now: float) -> None:
+        message = envelope.message
+        tenant = self._tenants[message.tenant]
+        tenant.take()
+        glob = self._global
+        glob.take_token()
+        low = (
+            tenant.tokens < tenant.refill_below
+            or now >= tenant.refill_at
+            or glob.tokens < glob.refill_below
+            or now >= glob.refill_at
+        )
+        if message.sender is not None:
+            sender = self._senders[message.sender]
+            sender.take_token()
+            low = low or sender.tokens < sender.refill_below or now >= sender.refill_at
+        envelope.slot_held = True
+        if low:
+            self._wake.set()
+
+    async def _ask(self, message: Message) -> bool:
+        """Wait for the next round to cover this message's budgets; False if it failed."""
+        self.waits += 1
+        self._tenants[message.tenant].asking += 1
+        self._global.asking += 1
+        if message.sender is not None:
+            self._senders[message.sender].asking += 1
+        if self._next_round is None:
+            self._next_round = asyncio.get_running_loop().create_future()
+        waiter = self._next_round
+        self._wake.set()
+        return await waiter
+
+    async def run(self) -> None:
+        """Run rounds until cancelled: when a send waits or a budget runs low (at the
+        latest when its tokens are due a top-up), and every ``TICK`` to renew leases and
+        re-read limits and pauses."""
+        if not self.enabled:
+            await asyncio.Event().wait()
+        next_tick = time.monotonic()
+        while True:
+            delay = min(next_tick, self._next_refill) - time.monotonic()
+            if delay > 0 and not self._wake.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+            self._wake.clear()
+            now = time.monotonic()
+            tick = now >= next_tick
+            if tick:
+                next_tick = now + TICK
+            await self._round(now, tick=tick)
+
+    async def _round(self, now: float, *, tick: bool, closing: bool = False) -> None:
+        async with self._round_lock:
+            waiters, self._next_round = self._next_round, None
+            ok = await self._exchange(now, tick, closing)
+            if waiters is not None:
+                waiters.set_result(ok)
+            if not ok:
+                await asyncio.sleep(0.1)
+
+    async def _exchange(self, now: float, tick: bool, closing: bool) -> bool:
+        tenants = list(_due(self._tenants, now, tick or closing))
+        senders = [] if closing else list(_due(self._senders, now, tick))
+        if tick:
+            _forget_idle(self._tenants, now)
+            _forget_idle(self._senders, now)
+        plan = plan_round(
+            self._keys,
+            self._settings,
+            self._worker_id,
+            tenants,
+            senders,
+            self._global,
+            now,
+            closing=closing,
+        )
+        self.rounds += 1
+        try:
+            reply = await self._scripts.lease_round(keys=plan.keys, args=plan.args)
+        except (RedisError, OSError) as exc:  # Redis away: budgets lapse, nothing is lost
+            _log.warning("admission_failed", error=str(exc))
+            return False
+        values, settings = [int(v) for v in reply], self._settings
+        pauses_end = apply_reply(
+            plan, values, time.monotonic(), settings.slot_ttl, settings.send_timeout
+        )
+        self._pauses_end = max(self._pauses_end, pauses_end)
+        self._next_refill = _next_refill(self._global, self._tenants, self._senders)
+        return True
+
+    async def give_back(self) -> None:
+        """Return every tenant slot not in flight now (shutdown), in one round trip."""
+        if self.enabled and self._tenants:
+            await self._round(time.monotonic(), tick=False, closing=True)
+
+
+def _budget(table: dict[str, Budget], name: str) -> Budget:
+    budget = table.get(name)
+    if budget is None:
+        budget = table[name] = Budget()
+    return budget
+
+
+def _no_token(budget: Budget, reason: str, now: float, asked: bool) -> Refusal | None:
+    if budget.token_free(now):
+        return None
+    if budget.rate_open_at > now:
+        return Refusal(reason, budget.rate_open_at - now)
+    return Refusal(reason, 0.005) if asked else _ASK
+
+
+def _due(table: dict[str, Budget], now: float, tick: bool) -> Iterator[tuple[str, Budget]]:
+    """The budgets a round covers: those with sends waiting or tokens running low, and at
+    a tick every one in use (leases to renew, limits and pauses to re-read)."""
+    for name, budget in table.items():
+        if budget.asking or budget.running_low(now) or budget.owes() or (tick and budget.in_play()):
+            yield name, budget
+
+
+def _next_refill(glob: Budget, *tables: dict[str, Budget]) -> float:
+    due = glob.refill_at if glob.tokens > 0 else math.inf
+    for table in tables:
+        for budget in table.values():
+            if budget.tokens > 0 and budget.refill_at < due:
+                due = budget.refill_at
+    return due
+
+
+def _forget_idle(table: dict[str, Budget], now: float) -> None:
+    for name in [name for name, budget in table.items() if budget.forgettable(now)]:
+        del table[name]

@@ -131,13 +131,14 @@ class DeliveryRunner:
             watchdog.stop(task)
 
     async def _throttled(self, envelope: Envelope, exc: ThrottledError) -> float:
-        """The provider asked to slow down: pause the tenant everywhere; no attempt used."""
+        """The provider asked to slow down: pause the sender (without one, the tenant)
+        everywhere; no attempt used."""
         self._metrics.throttled += 1
         wait = exc.retry_after if exc.retry_after is not None else self._settings.backoff_base
         # The provider's Retry-After is honoured up to _RETRY_AFTER_MAX, not backoff_max
         # (which bounds our own backoff, not how long a provider may ask us to wait).
         wait = min(max(wait, 0.0), max(self._settings.backoff_max, _RETRY_AFTER_MAX))
-        await self._admission.pause_tenant(envelope.message.tenant, wait)
+        await self._admission.pause_for(envelope.message, wait)
         return wait
 
     async def _failed(self, envelope: Envelope, exc: Exception) -> float | None:

@@ -39,25 +39,34 @@ class SendGate:
         if self._pauses.is_paused(conversation.priority, conversation.tenant):
             self._paused.append(conversation)
             return False
-        tenant = conversation.tenant
-        if self._admission.may_skip(tenant):
+        admission, tenant, gates = self._admission, conversation.tenant, self._gates
+        if (
+            admission.enabled
+            and not gates.any_parked
+            and not conversation.woken
+            and admission.try_admit(envelope)
+        ):
+            return True  # the common case: room in this worker's budgets, nobody waiting
+        if admission.may_skip(envelope.message):
             return True
         woken, conversation.woken = conversation.woken, False
-        if not woken and self._gates.is_parked(tenant) and not envelope.slot_held:
-            self._gates.park(conversation, None)
+        if not woken and gates.is_parked(tenant):
+            gates.park(conversation, None)
             return False
-        refusal = await self._admission.admit(envelope)
-        if refusal is not None:
-            self._gates.park(conversation, refusal.wait)
-            return False
-        self._gates.wake_one(tenant)  # there may be more room: let the next one ask
+        if not admission.try_admit(envelope):
+            refusal = await admission.admit(envelope)
+            if refusal is not None:
+                gates.park(conversation, refusal.wait)
+                return False
+        gates.wake_one(tenant)  # there may be more room: let the next one ask
         return True
 
     def leave(self, envelope: Envelope) -> None:
         """The attempt is over (whatever its outcome): free its slot for the next one."""
         if envelope.slot_held:
             self._admission.release(envelope)
-            self._gates.wake_one(envelope.message.tenant)
+            if self._gates.any_parked:
+                self._gates.wake_one(envelope.message.tenant)
 
     def resume_paused(self) -> None:
         """Requeue every conversation set aside by a pause (the lanes check again)."""

@@ -28,6 +28,11 @@ class TenantGates:
         self._parked: dict[str, deque[Conversation]] = {}
         self._timers: dict[str, tuple[float, asyncio.TimerHandle]] = {}
 
+    @property
+    def any_parked(self) -> bool:
+        """Whether any conversation is parked (else no tenant has anyone to wake)."""
+        return bool(self._parked)
+
     def is_parked(self, tenant: str) -> bool:
         """Whether conversations of ``tenant`` already wait (newcomers queue behind them)."""
         return tenant in self._parked

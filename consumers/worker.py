@@ -137,6 +137,8 @@ class Worker:
             "scheduler_idle": self.scheduler.idle,
             "buffered": self.scheduler.buffered,
             "waiting": self.scheduler.gate.waiting,
+            "admission_rounds": self.admission.rounds,
+            "admission_waits": self.admission.waits,
             **self.metrics.snapshot(),
         }
 
@@ -275,10 +277,16 @@ class Worker:
         await _cancel(by_name.pop("lanes"))
         with contextlib.suppress(Exception):
             await self.acknowledger.drain()
-            await self.admission.flush_releases()
+            await self.admission.give_back()
             await self.ownership.release_all()
         await _cancel(*by_name.values())
-        _log.info("worker_stopped", worker=self.worker_id, **self.metrics.snapshot())
+        _log.info(
+            "worker_stopped",
+            worker=self.worker_id,
+            admission_rounds=self.admission.rounds,
+            admission_waits=self.admission.waits,
+            **self.metrics.snapshot(),
+        )
         await self.deliverer.aclose()
         if self._owns_client:
             await self.client.aclose()

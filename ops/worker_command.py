@@ -8,6 +8,7 @@ asyncio task's stack and the worker's counters to stderr (to see what a stuck wo
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 
@@ -58,8 +59,21 @@ def _dump_state(worker: Worker) -> None:
     sys.stderr.flush()
 
 
+def _tune_gc() -> None:
+    """Collect the young generation less often, and never scan what startup built.
+
+    A worker holds up to partitions x read_ahead decoded messages; with CPython's default
+    threshold (700 allocations) the collector runs every few dozen messages and a worker
+    spent a third of its decode time in it (py-spy, bench profile). Cycles are still
+    collected, a few hundred times less often.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def run_worker(settings: Settings, *, burst: bool = False) -> int:
     """Run a worker in this process; returns the exit code."""
+    _tune_gc()
     try:
         return asyncio.run(_serve(settings, burst))
     except asyncio.CancelledError:

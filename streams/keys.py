@@ -22,10 +22,15 @@ Flow control keys share one tag, ``{ns:flow}``, so one script call decides a who
 of admissions for many tenants (on Redis Cluster they live on one shard; the traffic is
 one call per round, not per message):
 
-    {ns:flow}:t:<t>:inflight       sorted set: slot holder -> slot expiry (ms)
+    {ns:flow}:t:<t>:leases         hash: worker id -> tenant slots it holds; "<worker>:w" ->
+                                   slots it wants and could not get (fair shares)
+    {ns:flow}:t:<t>:lease_expiry   sorted set: worker id -> expiry of its slots (ms)
     {ns:flow}:t:<t>:limits         hash: cap, rate, burst overriding the defaults
     {ns:flow}:t:<t>:pause          string with a TTL: provider asked this tenant to wait
     {ns:flow}:t:<t>:rate           string: GCRA theoretical arrival time (ms)
+    {ns:flow}:s:<s>:limits         hash: rate, burst overriding the sender defaults
+    {ns:flow}:s:<s>:pause          string with a TTL: provider asked this sender to wait
+    {ns:flow}:s:<s>:rate           string: the sender's GCRA theoretical arrival time (ms)
     {ns:flow}:rate                 string: global GCRA theoretical arrival time (ms)
     {ns:flow}:limits               hash: rate, burst overriding the global defaults
 """
@@ -103,8 +108,11 @@ class Keys:
     def _tenant_tag(self, tenant: str) -> str:
         return f"{{{self.namespace}:flow}}:t:{tenant}"
 
-    def tenant_in_flight(self, tenant: str) -> str:
-        return f"{self._tenant_tag(tenant)}:inflight"
+    def tenant_leases(self, tenant: str) -> str:
+        return f"{self._tenant_tag(tenant)}:leases"
+
+    def tenant_lease_expiry(self, tenant: str) -> str:
+        return f"{self._tenant_tag(tenant)}:lease_expiry"
 
     def tenant_limits(self, tenant: str) -> str:
         return f"{self._tenant_tag(tenant)}:limits"
@@ -114,6 +122,18 @@ class Keys:
 
     def tenant_rate(self, tenant: str) -> str:
         return f"{self._tenant_tag(tenant)}:rate"
+
+    def _sender_tag(self, sender: str) -> str:
+        return f"{{{self.namespace}:flow}}:s:{sender}"
+
+    def sender_limits(self, sender: str) -> str:
+        return f"{self._sender_tag(sender)}:limits"
+
+    def sender_pause(self, sender: str) -> str:
+        return f"{self._sender_tag(sender)}:pause"
+
+    def sender_rate(self, sender: str) -> str:
+        return f"{self._sender_tag(sender)}:rate"
 
     @property
     def global_rate(self) -> str:

@@ -23,12 +23,12 @@ class Scripts:
     """Registered scripts of one client; build once and reuse."""
 
     __slots__ = (
-        "admit_round",
         "dead_letter",
         "enqueue",
         "fire_schedule",
         "lease_release",
         "lease_renew",
+        "lease_round",
         "promote_due",
     )
 
@@ -40,5 +40,5 @@ class Scripts:
         self.promote_due: AsyncScript = client.register_script(script_source("promote_due_5"))
         self.lease_renew: AsyncScript = client.register_script(script_source("lease_renew_1"))
         self.lease_release: AsyncScript = client.register_script(script_source("lease_release_1"))
-        self.admit_round: AsyncScript = client.register_script(script_source("admit_round"))
+        self.lease_round: AsyncScript = client.register_script(script_source("lease_round"))
         self.fire_schedule: AsyncScript = client.register_script(script_source("fire_schedule_3"))

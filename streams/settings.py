@@ -55,6 +55,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     tenant_rate: float = 0.0
     """Default per-tenant sends per second (0 = none; set per tenant at run time)."""
     tenant_burst: int = 5
+    sender_rate: float = 0.0
+    """Default per-sender sends per second (0 = none; set per sender at run time)."""
+    sender_burst: int = 5
     deliverer: str = "webhook"
     """``webhook``, ``sink`` (records in Redis, for demos) or ``module:factory``."""
     webhook_url: str | None = None
@@ -72,11 +75,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             )
         _check_positive_int("global_burst", self.global_burst, maximum=1_000_000)
         _check_positive_int("tenant_burst", self.tenant_burst, maximum=1_000_000)
+        _check_positive_int("sender_burst", self.sender_burst, maximum=1_000_000)
         if isinstance(self.tenant_cap, bool) or not 0 <= self.tenant_cap <= 1_000_000:
             raise ConfigurationError(
                 f"tenant_cap must be 0 (off) to 1000000, got {self.tenant_cap!r}"
             )
-        for name in ("global_rate", "tenant_rate"):
+        for name in ("global_rate", "tenant_rate", "sender_rate"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ConfigurationError(f"{name} must be >= 0 per second (0 = off), got {value}")
@@ -113,7 +117,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def flow_control(self) -> bool:
         """Whether any cluster-wide limit is on (off: no admission round trips at all)."""
-        return bool(self.tenant_cap or self.global_rate or self.tenant_rate)
+        return bool(self.tenant_cap or self.global_rate or self.tenant_rate or self.sender_rate)
 
     @property
     def lease_renew_interval(self) -> float:
@@ -201,6 +205,8 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "RELAYQ_GLOBAL_BURST": ("global_burst", _integer, "sends at once before the rate applies"),
     "RELAYQ_TENANT_RATE": ("tenant_rate", _seconds, "default sends/s per tenant (0 = off)"),
     "RELAYQ_TENANT_BURST": ("tenant_burst", _integer, "per-tenant burst"),
+    "RELAYQ_SENDER_RATE": ("sender_rate", _seconds, "default sends/s per sender (0 = off)"),
+    "RELAYQ_SENDER_BURST": ("sender_burst", _integer, "per-sender burst"),
     "RELAYQ_DELIVERER": ("deliverer", _text, "webhook | sink | noop | module:factory"),
     "RELAYQ_WEBHOOK_URL": ("webhook_url", _text, "where the webhook deliverer POSTs"),
 }

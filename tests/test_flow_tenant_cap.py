@@ -31,10 +31,20 @@ TENANT = "tenant-0"  # conversation_requests(..., tenants=1) sends as this one t
 LATENCY = 0.05
 
 
-def slot_holders(client: redis.Redis, keys: Keys) -> dict[str, float]:
-    """The tenant's in-flight slots: holder (worker id + entry id) -> expiry (Unix ms)."""
-    rows: Any = client.zrange(keys.tenant_in_flight(TENANT), 0, -1, withscores=True)
-    return {member.decode(): score for member, score in rows}
+def slot_leases(client: redis.Redis, keys: Keys) -> dict[str, tuple[int, float]]:
+    """The tenant's slot leases: worker id -> (slots held, lease expiry Unix ms)."""
+    held: Any = client.hgetall(keys.tenant_leases(TENANT))
+    rows: Any = client.zrange(keys.tenant_lease_expiry(TENANT), 0, -1, withscores=True)
+    expiry = {member.decode(): score for member, score in rows}
+    return {
+        field.decode()[2:]: (int(count), expiry.get(field.decode()[2:], 0.0))
+        for field, count in held.items()
+        if field.startswith(b"h:")
+    }
+
+
+def slots_held(client: redis.Redis, keys: Keys) -> int:
+    return sum(count for count, _ in slot_leases(client, keys).values())
 
 
 def delivery_span(provider: ProviderThread, after_ns: int = 0) -> tuple[int, float]:
@@ -86,9 +96,9 @@ def test_three_workers_never_exceed_the_tenant_cap(
     assert span >= 0.9 * (count / 5 - 1) * LATENCY, (count, span)
     # Every slot was given back.
     wait_until(
-        lambda: not slot_holders(redis_client, keys),
+        lambda: not slot_leases(redis_client, keys),
         timeout=2,
-        message="the tenant's in-flight set empty once everything is delivered",
+        message="every slot lease given back once everything is delivered",
     )
 
 
@@ -109,23 +119,17 @@ def test_slots_of_a_killed_worker_come_back_by_themselves(
 
     # Freeze a worker that holds slots right now, read what it holds, then kill -9 it.
     victim: WorkerProcess | None = None
-    leaked: dict[str, float] = {}
+    leaked = 0
     deadline = time.monotonic() + 30
     while victim is None:
         assert time.monotonic() < deadline, "no worker was seen holding a slot"
         for worker in running:
             worker_id = worker.worker_id(redis_client, keys)
-            if worker_id is None or not any(
-                h.startswith(f"{worker_id}:") for h in slot_holders(redis_client, keys)
-            ):
+            if worker_id is None or not slot_leases(redis_client, keys).get(worker_id):
                 continue
             worker.send_signal(signal.SIGSTOP)
             stopped_ms = time.time() * 1000
-            leaked = {
-                h: expiry
-                for h, expiry in slot_holders(redis_client, keys).items()
-                if h.startswith(f"{worker_id}:")
-            }
+            leaked, expiry = slot_leases(redis_client, keys).get(worker_id, (0, 0.0))
             if leaked:
                 victim = worker
                 break
@@ -135,12 +139,12 @@ def test_slots_of_a_killed_worker_come_back_by_themselves(
     assert victim.wait(10) == -signal.SIGKILL
     running.remove(victim)
     assert len(delivered_ids(provider)) < len(expected), "the kill came mid-run"
-    print(f"leaked slots: {len(leaked)}")
-    # A slot expires slot_ttl after it was taken, and it was taken before the freeze.
-    assert all(expiry <= stopped_ms + slot_ttl * 1000 + 50 for expiry in leaked.values())
+    print(f"leaked slots: {leaked}")
+    # A lease expires slot_ttl after its last renewal, which came before the freeze.
+    assert expiry <= stopped_ms + slot_ttl * 1000 + 50
 
     wait_until(
-        lambda: not set(leaked) & set(slot_holders(redis_client, keys)),
+        lambda: worker_id not in slot_leases(redis_client, keys),
         timeout=slot_ttl + 3,
         message="the killed worker's slots freed after slot_ttl",
     )
@@ -156,16 +160,16 @@ def test_slots_of_a_killed_worker_come_back_by_themselves(
     )
     assert len(expected) - before >= 40, "enough was left to see the slots in use again"
     peak_after = provider.stats()["max_tenant_in_flight"][TENANT]
-    assert 5 - len(leaked) < peak_after <= 5, (len(leaked), peak_after)
+    assert 5 - leaked < peak_after <= 5, (leaked, peak_after)
 
     result = check_order(sent, provider.deliveries())
     assert result.delivered == expected and result.unexpected == []
     assert result.violations == [], result.violations[:10]
     assert all(w.alive() for w in running)
     wait_until(
-        lambda: not slot_holders(redis_client, keys),
+        lambda: not slot_leases(redis_client, keys),
         timeout=2,
-        message="the tenant's in-flight set empty once everything is delivered",
+        message="every slot lease given back once everything is delivered",
     )
 
 
@@ -194,7 +198,7 @@ def test_cap_lowered_at_run_time_holds_from_then_on(
     # Sends admitted under the old cap finish and give their slots back; from the moment
     # at most 2 are held, no more than 2 may be in flight.
     wait_until(
-        lambda: len(slot_holders(redis_client, keys)) <= 2,
+        lambda: slots_held(redis_client, keys) <= 2,
         timeout=5,
         message="slots held drop to the new cap",
         interval=0.01,
