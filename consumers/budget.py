@@ -22,6 +22,7 @@ at most rate x t + burst + max(burst, rate x TOKEN_LIFETIME) sends (plus what on
 trip's delay can shift)."""
 
 _PREFETCH_MAX = 100_000
+_PEAK_HALF_LIFE = 0.25
 _RATE_HALF_LIFE = 0.1
 
 FRESH_FOR = 1.0
@@ -50,8 +51,9 @@ class Budget:
     """Until when a send may take from this budget with no other check of time: the
     earliest of ``known_until``, ``tokens_until`` and the lease less one send timeout."""
     peak: int = 0
-    """Most in flight lately (sizes the next lease): since the last round, or half the
-    previous peak, so a lease shrinks gradually between bursts."""
+    """Most in flight lately (sizes the next lease): halved every ``_PEAK_HALF_LIFE`` s, so
+    a lease shrinks gradually once the tenant goes quiet, not between two bursts."""
+    peak_halves_at: float = 0.0
     limited: bool = True
     """Whether a rate applies (unknown until the first round: assume so)."""
     tokens: int = 0
@@ -150,6 +152,11 @@ class Budget:
         if not self.limited or not (self.used or self.use_rate * self.token_life >= 1):
             return False
         return self.tokens < self.refill_below or now >= self.refill_at
+
+    def decay_peak(self, now: float) -> None:
+        if now >= self.peak_halves_at:
+            self.peak = max(self.in_use, self.peak // 2)
+            self.peak_halves_at = now + _PEAK_HALF_LIFE
 
     def prefetch(self) -> int:
         """Tokens to ask for beyond the waiting sends: what the recent use would take

@@ -128,7 +128,7 @@ def apply_reply(
         at += 5
         budget.known_until = plan.sent_at + FRESH_FOR
         budget.set_slots(allowed, plan.sent_at + slot_ttl)
-        budget.peak = max(budget.in_use, budget.peak // 2)
+        budget.decay_peak(now)
         budget.starved = False
         budget.wanting = budget.capped and need > budget.slots
         budget.recorded = max(hold, budget.slots) if budget.capped else 0
