@@ -68,7 +68,7 @@ class Admission:
         self._send_timeout = settings.send_timeout
         self._tenants: dict[str, Budget] = {}
         self._senders: dict[str, Budget] = {}
-        self._global = Budget(capped=False)
+        self._global = Budget()
         self._wake = asyncio.Event()
         self._next_round: asyncio.Future[bool] | None = None
         self._round_lock = asyncio.Lock()
@@ -94,7 +94,8 @@ class Admission:
         """Admit from what this worker holds, with no round trip; False: ``admit`` must.
 
         The common case (no sender, no pause anywhere, budgets fresh with room) is checked
-        inline: this runs before every send.
+        and taken inline (``_check`` and ``_take`` with the method calls spelled out):
+        this runs before every send.
         """
         message = envelope.message
         tenant = self._tenants.get(message.tenant)
@@ -193,11 +194,11 @@ class Admission:
 
     def _check(self, message: Message, now: float, asked: bool) -> Refusal | None:
         """None when every budget the send needs has room now; else why not (``_ASK``:
-        the next round must tell). Straight-line: this runs before every send."""
+        the next round must tell)."""
         refusal = self._paused(message, now)
         if refusal is not None or not self.enabled:
             return refusal
-        tenant = self._tenants.get(message.tenant) or _budget(self._tenants, message.tenant)
+        tenant = _budget(self._tenants, message.tenant)
         sender = None
         if message.sender is not None:
             sender = _budget(self._senders, message.sender)
@@ -227,21 +228,19 @@ class Admission:
         message = envelope.message
         tenant = self._tenants[message.tenant]
         tenant.take()
-        glob = self._global
-        glob.take_token()
-        low = (
-            tenant.tokens < tenant.refill_below
-            or now >= tenant.refill_at
-            or glob.tokens < glob.refill_below
-            or now >= glob.refill_at
-        )
+        self._global.take_token()
+        low = tenant.running_low(now) or self._global.running_low(now)
         if message.sender is not None:
             sender = self._senders[message.sender]
             sender.take_token()
-            low = low or sender.tokens < sender.refill_below or now >= sender.refill_at
+            low = low or sender.running_low(now)
         envelope.slot_held = True
         if low:
             self._wake.set()
+
+    def stats(self) -> dict[str, int]:
+        """Counters for the worker's logs and its SIGUSR1 dump."""
+        return {"admission_rounds": self.rounds, "admission_waits": self.waits}
 
     async def _ask(self, message: Message) -> bool:
         """Wait for the next round to cover this message's budgets; False if it failed."""

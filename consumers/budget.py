@@ -41,7 +41,7 @@ class Budget:
     capped: bool = False
     """Tenants: whether a cap applies."""
     slots: int = 0
-    """Sends of this tenant this worker may have in flight (when capped)."""
+    """Sends of this tenant this worker may have in flight (0 when not capped)."""
     lease_until: float = math.inf
     """When the slot lease may lapse in Redis: round sent-time + slot TTL."""
     in_use: int = 0
@@ -66,7 +66,6 @@ class Budget:
     """...or from this time on, before the tokens lapse."""
     used: int = 0
     """Tokens taken since the last grant."""
-    granted: int = 0
     granted_at: float = 0.0
     use_rate: float = 0.0
     """Tokens used per second lately (sizes the prefetch): the last grant's use, or a
@@ -139,8 +138,8 @@ class Budget:
 
     def slot_want(self) -> tuple[int, int]:
         """(hold, want) for the lease: ``hold`` covers what may be in flight when the reply
-        arrives; ``want`` is twice what is in flight or waiting (or was, since the last
-        round), so a steady flow does not need a round per send."""
+        arrives; ``want`` is twice what is in flight or waiting (or the recent peak) plus
+        two, so a steady flow does not need a round per send, and 0 once all is quiet."""
         hold = max(self.in_use, self.slots if self.capped else 0)
         need = self.in_use + self.asking + (1 if self.starved else 0)
         busy = max(need, self.peak)
@@ -174,7 +173,7 @@ class Budget:
                 self.use_rate = max(self.use_rate * 2, self.used / self.token_life)
             self.use_rate = min(self.use_rate, _PREFETCH_MAX / life)
         self.limited = True
-        self.tokens = self.granted = tokens
+        self.tokens = tokens
         self.token_life = life
         self.tokens_until = now + life
         self.refill_below = (tokens + 1) // 2
@@ -183,7 +182,7 @@ class Budget:
         self.used = 0
 
     def idle(self) -> bool:
-        return not (self.in_use or self.asking or self.recorded or (self.capped and self.slots))
+        return not (self.in_use or self.asking or self.recorded or self.slots)
 
     def in_play(self) -> bool:
         """Whether a periodic round should cover it (renew, re-read limits and pauses)."""

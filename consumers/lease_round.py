@@ -119,30 +119,31 @@ def apply_reply(
     Returns when the last provider pause it found ends (0.0: none)."""
     pauses_end = 0.0
     _apply_tokens(plan.global_budget, plan.global_asked, reply[0:3], now)
-    plan.global_budget.known_until = plan.sent_at + FRESH_FOR
-    plan.global_budget.reopen(send_timeout)
+    _settle(plan.global_budget, plan.sent_at, send_timeout)
     at = 3
     for budget, asked, need, hold in plan.tenants:
         allowed, pause_ms = reply[at], reply[at + 4]
-        tokens = reply[at + 1 : at + 4]
-        at += 5
-        budget.known_until = plan.sent_at + FRESH_FOR
         budget.set_slots(allowed, plan.sent_at + slot_ttl)
         budget.decay_peak(now)
         budget.starved = False
         budget.wanting = budget.capped and need > budget.slots
         budget.recorded = max(hold, budget.slots) if budget.capped else 0
-        _apply_tokens(budget, asked, tokens, now)
+        _apply_tokens(budget, asked, reply[at + 1 : at + 4], now)
         pauses_end = max(pauses_end, _apply_pause(budget, pause_ms, now))
-        budget.reopen(send_timeout)
+        _settle(budget, plan.sent_at, send_timeout)
+        at += 5
     for budget, asked in plan.senders:
-        tokens, pause_ms = reply[at : at + 3], reply[at + 3]
+        _apply_tokens(budget, asked, reply[at : at + 3], now)
+        pauses_end = max(pauses_end, _apply_pause(budget, reply[at + 3], now))
+        _settle(budget, plan.sent_at, send_timeout)
         at += 4
-        budget.known_until = plan.sent_at + FRESH_FOR
-        _apply_tokens(budget, asked, tokens, now)
-        pauses_end = max(pauses_end, _apply_pause(budget, pause_ms, now))
-        budget.reopen(send_timeout)
     return pauses_end
+
+
+def _settle(budget: Budget, sent_at: float, send_timeout: float) -> None:
+    """The round's answer holds for ``FRESH_FOR`` from when it was asked."""
+    budget.known_until = sent_at + FRESH_FOR
+    budget.reopen(send_timeout)
 
 
 def _apply_tokens(budget: Budget, asked: bool, reply: Sequence[int], now: float) -> None:

@@ -137,8 +137,7 @@ class Worker:
             "scheduler_idle": self.scheduler.idle,
             "buffered": self.scheduler.buffered,
             "waiting": self.scheduler.gate.waiting,
-            "admission_rounds": self.admission.rounds,
-            "admission_waits": self.admission.waits,
+            **self.admission.stats(),
             **self.metrics.snapshot(),
         }
 
@@ -283,8 +282,7 @@ class Worker:
         _log.info(
             "worker_stopped",
             worker=self.worker_id,
-            admission_rounds=self.admission.rounds,
-            admission_waits=self.admission.waits,
+            **self.admission.stats(),
             **self.metrics.snapshot(),
         )
         await self.deliverer.aclose()

@@ -72,10 +72,12 @@ local function fair_lease(leases, expiry, cap, in_use, hold, need, want)
     redis.call('ZREMRANGEBYSCORE', expiry, '-inf', now)
   end
   local fields = redis.call('HGETALL', leases)
-  local others, waiting, contenders, seen = 0, false, 1, {}
+  local mine, others, waiting, contenders, seen = 0, 0, false, 1, {}
   for i = 1, #fields, 2 do
     local worker = string.sub(fields[i], 3)
-    if worker ~= me then
+    if worker == me and string.sub(fields[i], 1, 1) == 'h' then
+      mine = tonumber(fields[i + 1])
+    elseif worker ~= me then
       if string.sub(fields[i], 1, 1) == 'h' then
         others = others + tonumber(fields[i + 1])
       else
@@ -94,7 +96,7 @@ local function fair_lease(leases, expiry, cap, in_use, hold, need, want)
     -- and a waiting worker takes it: the slot rotates instead of staying where it is.
     if cap >= contenders then
       allowed = math.min(allowed, math.ceil(cap / contenders))
-    elseif (tonumber(redis.call('HGET', leases, 'h:' .. me)) or 0) > 0 then
+    elseif mine > 0 then
       allowed = 0
     else
       allowed = math.min(allowed, 1)
