@@ -29,6 +29,21 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server this test stops (the shared fixture's server stays up)."""
+    server = RedisServer(tmp_path / "own-redis", appendonly=False).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_settings(settings: Settings, own_redis: RedisServer) -> Settings:
+    return settings.replace(redis_url=own_redis.url)
+
+
+@pytest.fixture
 def settings(redis_server: RedisServer, tmp_path: Path) -> Settings:
     """Fast settings: short lease and send timeout, quick backoff, metrics out of the way."""
     return Settings(

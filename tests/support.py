@@ -76,6 +76,18 @@ def worker_environment(settings: Settings, **overrides: str) -> dict[str, str]:
     return env
 
 
+def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``relayq`` CLI against the test's Redis and namespace."""
+    return subprocess.run(
+        [sys.executable, "-m", "ops.cli", *args],
+        env=worker_environment(settings),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 @dataclasses.dataclass
 class WorkerProcess:
     """One ``python -m ops.cli worker`` child process."""

@@ -4,8 +4,6 @@ workers read it, and reads back."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +14,7 @@ from ops.controls import Controls, Limits
 from streams.errors import ValidationError
 from streams.keys import Keys
 from streams.settings import Settings
-from tests.support import worker_environment
+from tests.support import run_cli
 
 BAD_CALLS: list[tuple[str, Callable[[Controls], object], str]] = [
     ("negative tenant rate", lambda c: c.set_tenant_limits("t", rate=-1.0), "rate"),
@@ -131,27 +129,15 @@ def test_sender_limits_are_stored_per_sender_and_clear_back_to_defaults(
     assert redis_client.dbsize() == 0
 
 
-def _relayq(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the ``relayq`` CLI against the test's Redis and namespace."""
-    return subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args],
-        env=worker_environment(settings),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-
-
 def test_cli_sets_shows_and_clears_sender_limits(
     settings: Settings, controls: Controls, redis_client: redis.Redis
 ) -> None:
-    done = _relayq(settings, "limits", "--sender", "wa-1", "--rate", "2", "--burst", "4")
+    done = run_cli(settings, "limits", "--sender", "wa-1", "--rate", "2", "--burst", "4")
     assert done.returncode == 0, done.stderr
     assert "sender wa-1: Limits(cap=None, rate=2.0, burst=4)" in done.stdout
     assert controls.sender_limits("wa-1") == Limits(rate=2.0, burst=4)
 
-    done = _relayq(settings, "limits", "--sender", "wa-1", "--clear")
+    done = run_cli(settings, "limits", "--sender", "wa-1", "--clear")
     assert done.returncode == 0, done.stderr
     assert "sender wa-1: Limits(cap=None, rate=None, burst=None)" in done.stdout
     assert redis_client.dbsize() == 0
@@ -171,7 +157,7 @@ def test_cli_sets_shows_and_clears_sender_limits(
 def test_cli_refuses_bad_sender_limits_and_writes_nothing(
     settings: Settings, redis_client: redis.Redis, args: list[str], error: str
 ) -> None:
-    done = _relayq(settings, "limits", *args)
+    done = run_cli(settings, "limits", *args)
     assert done.returncode == 2, done.stdout
     assert error in done.stderr, done.stderr
     assert redis_client.dbsize() == 0

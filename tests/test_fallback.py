@@ -5,8 +5,6 @@ never a silent loss or an early send."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,21 +26,6 @@ MESSAGE: dict[str, Any] = {
     "payload": {"text": "hello"},
 }
 NOT_DIRECT = r"delayed message is not sent directly"
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server this test stops (the shared fixture's server stays up)."""
-    server = RedisServer(tmp_path / "own-redis", appendonly=False).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def own_settings(settings: Settings, own_redis: RedisServer) -> Settings:
-    return settings.replace(redis_url=own_redis.url)
 
 
 async def test_with_fallback_on_a_message_is_queued_while_redis_is_up_and_sent_directly_when_down(

@@ -5,8 +5,6 @@ every conversation continues in order."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,9 +26,9 @@ from tests.support import (
     delivered_ids,
     merge_sent,
     pending_total,
+    run_cli,
     send_all,
     wait_until,
-    worker_environment,
 )
 
 CONVERSATIONS = 20
@@ -183,34 +181,22 @@ def test_pausing_a_priority_lets_the_lower_one_through(
     )
 
 
-def relayq(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the ``relayq`` CLI against the test's Redis and namespace."""
-    return subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args],
-        env=worker_environment(settings),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-
-
 def test_cli_pauses_and_resumes_and_rejects_bad_input(
     settings: Settings, keys: Keys, redis_client: redis.Redis
 ) -> None:
     controls = Controls(redis_client, keys)
-    done = relayq(settings, "pause", "--tenant", "acme")
+    done = run_cli(settings, "pause", "--tenant", "acme")
     assert done.returncode == 0, done.stderr
     assert "paused tenant:acme" in done.stdout
     assert controls.paused() == ["tenant:acme"]
-    done = relayq(settings, "resume", "--tenant", "acme")
+    done = run_cli(settings, "resume", "--tenant", "acme")
     assert done.returncode == 0 and "resumed" in done.stdout, done.stderr
     assert controls.paused() == []
 
-    done = relayq(settings, "pause", "--priority", "urgent")
+    done = run_cli(settings, "pause", "--priority", "urgent")
     assert done.returncode == 2
     assert "invalid choice: 'urgent'" in done.stderr
-    done = relayq(settings, "limits", "--tenant", "acme", "--cap", "-1")
+    done = run_cli(settings, "limits", "--tenant", "acme", "--cap", "-1")
     assert done.returncode == 2, done.stdout
     assert "invalid cap" in done.stderr and ">= 0" in done.stderr, done.stderr
     assert controls.paused() == []

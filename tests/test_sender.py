@@ -4,8 +4,6 @@ still decode (without a sender), and workers not yet upgraded skip it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import msgspec
@@ -16,7 +14,7 @@ from streams.codec import ENTRY_FIELD, decode_entry
 from streams.keys import Keys
 from streams.message import Message, Priority
 from streams.settings import Settings
-from tests.support import worker_environment
+from tests.support import run_cli
 
 MESSAGE: dict[str, Any] = {
     "tenant": "acme",
@@ -69,12 +67,9 @@ async def test_a_schedule_carries_the_sender_to_its_template(settings: Settings)
 
 
 def test_the_schedules_cli_adds_and_lists_the_sender(settings: Settings) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "ops.cli", "schedules", "add", "digest", "--every", "60",
-         "--tenant", "acme", "--conversation", "c-1", "--recipient", "+1555",
-         "--sender", "wa-1"],
-        env=worker_environment(settings), capture_output=True, text=True, timeout=30,
-        check=False,
+    done = run_cli(
+        settings, "schedules", "add", "digest", "--every", "60", "--tenant", "acme",
+        "--conversation", "c-1", "--recipient", "+1555", "--sender", "wa-1",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "acme/c-1 -> +1555 from wa-1" in done.stdout

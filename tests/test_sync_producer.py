@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -82,21 +80,6 @@ def test_bad_schedules_are_refused_and_nothing_is_written(
 
 
 # -- direct-send fallback -----------------------------------------------------------------
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server this test stops (the shared fixture's server stays up)."""
-    server = RedisServer(tmp_path / "own-redis", appendonly=False).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def own_settings(settings: Settings, own_redis: RedisServer) -> Settings:
-    return settings.replace(redis_url=own_redis.url)
 
 
 def test_with_fallback_a_message_is_queued_while_redis_is_up_and_sent_directly_when_down(
