@@ -65,15 +65,25 @@ class Acknowledger:
                 await pipe.execute()
         except REDIS_UNAVAILABLE as exc:
             _log.warning("ack_flush_failed", error=str(exc), entries=sum(map(len, acks.values())))
-            for stream, ids in acks.items():
-                self._acks[stream][:0] = ids
-            for partition, ids in forget.items():
-                self._forget[partition][:0] = ids
+            self._requeue(acks, forget)
             await asyncio.sleep(_RETRY_PAUSE)
-            self._wake.set()
             return
+        except asyncio.CancelledError:
+            # Cancelled mid-flight (drain's timeout, shutdown): the acks may not have
+            # reached Redis. Keep them for the next flush; XACK of an acked id is a no-op.
+            self._requeue(acks, forget)
+            raise
         if not self._acks:
             self._idle.set()
+
+    def _requeue(
+        self, acks: defaultdict[str, list[bytes]], forget: defaultdict[int, list[bytes]]
+    ) -> None:
+        for stream, ids in acks.items():
+            self._acks[stream][:0] = ids
+        for partition, ids in forget.items():
+            self._forget[partition][:0] = ids
+        self._wake.set()
 
     async def drain(self, timeout: float = _DRAIN_TIMEOUT) -> None:
         """Flush until nothing is pending, including a flush ``run`` has in flight (used
