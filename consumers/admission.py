@@ -79,6 +79,9 @@ class Admission:
         self._next_refill = math.inf
         """When the first budget holding tokens is due a top-up: a round then, even if no
         send comes to notice (sends come in bursts; tokens would lapse in between)."""
+        self._latency = 0.0
+        """How long a round takes, from when it is due to when its reply is applied
+        (moving average): under load the event loop runs many sends in between."""
         self._pauses_end = 0.0
         """No provider pause known to this worker lasts beyond this (fast path: skip the
         pause checks before it)."""
@@ -119,12 +122,12 @@ class Admission:
             return True
         tenant.in_use += 1
         tenant.free -= 1
-        tenant.peak = max(tenant.peak, tenant.in_use)
+        if tenant.in_use > tenant.peak:  # noqa: PLR1730 - a compare is cheaper than max()
+            tenant.peak = tenant.in_use
         tenant.tokens -= 1
-        tenant.used += 1
         tenant.touched = True
+        tenant.taken_at = now
         glob.tokens -= 1
-        glob.used += 1
         envelope.slot_held = True
         if (
             tenant.tokens < tenant.refill_below
@@ -157,10 +160,13 @@ class Admission:
 
     def release(self, envelope: Envelope) -> None:
         """The send is over: its tenant slot is free for this worker's next send."""
-        if envelope.slot_held:
+        if envelope.slot_held:  # Budget.release, spelled out: this runs after every send
             envelope.slot_held = False
-            if self._tenants[envelope.message.tenant].release():
-                self._wake.set()
+            tenant = self._tenants[envelope.message.tenant]
+            tenant.in_use -= 1
+            tenant.free += 1
+            if tenant.recorded > tenant.slots and tenant.recorded > tenant.in_use:
+                self._wake.set()  # the lease holds more than may be kept: give it back
 
     async def pause_for(self, message: Message, seconds: float) -> None:
         """The provider throttled this message's sender (or, without one, its tenant): no
@@ -227,7 +233,7 @@ class Admission:
     def _take(self, envelope: Envelope, now: float) -> None:
         message = envelope.message
         tenant = self._tenants[message.tenant]
-        tenant.take()
+        tenant.take(now)
         self._global.take_token()
         low = tenant.running_low(now) or self._global.running_low(now)
         if message.sender is not None:
@@ -285,8 +291,11 @@ class Admission:
                 await asyncio.sleep(0.1)
 
     async def _exchange(self, now: float, tick: bool, closing: bool) -> bool:
-        tenants = list(_due(self._tenants, now, tick or closing))
-        senders = [] if closing else list(_due(self._senders, now, tick))
+        # Cover what falls due before this round's reply can arrive, not only what is
+        # due now: under load the next round starts only once this one is back.
+        horizon = now + self._latency
+        tenants = list(_due(self._tenants, horizon, tick or closing))
+        senders = [] if closing else list(_due(self._senders, horizon, tick))
         if tick:
             _forget_idle(self._tenants, now)
             _forget_idle(self._senders, now)
@@ -298,6 +307,7 @@ class Admission:
             senders,
             self._global,
             now,
+            horizon=horizon,
             closing=closing,
         )
         self.rounds += 1
@@ -306,9 +316,10 @@ class Admission:
         except (RedisError, OSError) as exc:  # Redis away: budgets lapse, nothing is lost
             _log.warning("admission_failed", error=str(exc))
             return False
-        values, settings = [int(v) for v in reply], self._settings
+        values, settings, arrived = [int(v) for v in reply], self._settings, time.monotonic()
+        self._latency += (arrived - now - self._latency) * 0.25
         pauses_end = apply_reply(
-            plan, values, time.monotonic(), settings.slot_ttl, settings.send_timeout
+            plan, values, arrived, settings.slot_ttl, settings.send_timeout, 2 * self._latency
         )
         self._pauses_end = max(self._pauses_end, pauses_end)
         self._next_refill = _next_refill(self._global, self._tenants, self._senders)

@@ -22,7 +22,11 @@ at most rate x t + burst + max(burst, rate x TOKEN_LIFETIME) sends (plus what on
 trip's delay can shift)."""
 
 _PREFETCH_MAX = 100_000
+_EXTRA_FACTOR = 4
+_EXTRA_MIN = 32
 _PEAK_HALF_LIFE = 0.25
+_QUIET_AFTER = 0.5
+"""Seconds without a send after which a tenant wants no slots kept for it."""
 _RATE_HALF_LIFE = 0.1
 
 FRESH_FOR = 1.0
@@ -64,8 +68,8 @@ class Budget:
     """Ask for more (with the next round) once fewer tokens than this are left..."""
     refill_at: float = 0.0
     """...or from this time on, before the tokens lapse."""
-    used: int = 0
-    """Tokens taken since the last grant."""
+    granted: int = 0
+    """Tokens the last grant gave (``granted - tokens`` have been taken since)."""
     granted_at: float = 0.0
     use_rate: float = 0.0
     """Tokens used per second lately (sizes the prefetch): the last grant's use, or a
@@ -84,6 +88,8 @@ class Budget:
     wanting: bool = False
     """The last round recorded slots this worker wants and did not get (other workers
     shrink to a fair share meanwhile): rounds must go on until that record is cleared."""
+    taken_at: float = -math.inf
+    """When a send last took a slot (a tenant sending now and then keeps a small lease)."""
     touched: bool = False
     """Something was taken since the last round covered this budget."""
     keys: tuple[bytes, ...] = ()
@@ -95,8 +101,9 @@ class Budget:
     def token_free(self, now: float) -> bool:
         return self.tokens > 0 and now < self.tokens_until
 
-    def take(self) -> None:
+    def take(self, now: float) -> None:
         """One send of this tenant starts: a slot and a token."""
+        self.taken_at = now
         self.in_use += 1
         self.free -= 1
         self.peak = max(self.peak, self.in_use)
@@ -105,14 +112,11 @@ class Budget:
     def take_token(self) -> None:
         self.touched = True
         self.tokens -= 1
-        self.used += 1
 
-    def release(self) -> bool:
-        """One send is over; True when the lease in Redis holds more than this worker may
-        keep now (a round should give the difference back soon)."""
-        self.in_use -= 1
-        self.free += 1
-        return self.owes()
+    @property
+    def used(self) -> int:
+        """Tokens taken since the last grant."""
+        return self.granted - self.tokens if self.limited else 0
 
     def owes(self) -> bool:
         """The lease in Redis holds slots this worker may no longer use and no longer has
@@ -136,13 +140,15 @@ class Budget:
         """Recompute ``open_until`` after a round changed the times it depends on."""
         self.open_until = min(self.known_until, self.tokens_until, self.lease_until - send_timeout)
 
-    def slot_want(self) -> tuple[int, int]:
+    def slot_want(self, now: float) -> tuple[int, int]:
         """(hold, want) for the lease: ``hold`` covers what may be in flight when the reply
         arrives; ``want`` is twice what is in flight or waiting (or the recent peak) plus
-        two, so a steady flow does not need a round per send, and 0 once all is quiet."""
+        two, so a steady flow does not need a round per send, and 0 once all is quiet (nothing
+        in flight, waiting or sent for ``_QUIET_AFTER`` s)."""
         hold = max(self.in_use, self.slots if self.capped else 0)
         need = self.in_use + self.asking + (1 if self.starved else 0)
-        busy = max(need, self.peak)
+        recent = 1 if now - self.taken_at < _QUIET_AFTER else 0
+        busy = max(need, self.peak, recent)
         return hold, 2 * busy + 2 if busy else 0
 
     def running_low(self, now: float) -> bool:
@@ -162,9 +168,18 @@ class Budget:
         within one token lifetime."""
         return min(math.ceil(self.use_rate * self.token_life), _PREFETCH_MAX)
 
-    def grant(self, tokens: int, life: float, now: float) -> None:
+    @staticmethod
+    def extra(wanted: int) -> int:
+        """Tokens to ask for beyond ``wanted``: granted only from a bucket more than half
+        full (spare capacity), they carry a busy worker over a loop that is slow to run the
+        next round (one event-loop turn can take tens of ms under load)."""
+        return min(_EXTRA_FACTOR * wanted + _EXTRA_MIN, _PREFETCH_MAX) if wanted > 0 else 0
+
+    def grant(self, tokens: int, life: float, now: float, lead: float = 0.0) -> None:
         """A round granted ``tokens``: they replace what is left, which lapses (it was
-        spent in Redis when granted; carried on, a send could run later than its grant)."""
+        spent in Redis when granted; carried on, a send could run later than its grant).
+        The top-up is due at half their life, or ``lead`` seconds before they lapse if
+        that is earlier (a loop busy with sends is slow to finish a round)."""
         if self.granted_at:
             elapsed = max(now - self.granted_at, 0.001)
             decayed = self.use_rate * 0.5 ** (elapsed / _RATE_HALF_LIFE)
@@ -177,9 +192,9 @@ class Budget:
         self.token_life = life
         self.tokens_until = now + life
         self.refill_below = (tokens + 1) // 2
-        self.refill_at = now + life * 0.5
+        self.refill_at = now + max(0.0, life - max(life * 0.5, lead))
         self.granted_at = now
-        self.used = 0
+        self.granted = tokens
 
     def idle(self) -> bool:
         return not (self.in_use or self.asking or self.recorded or self.slots)

@@ -31,6 +31,7 @@ class RoundPlan:
 
 
 def _defaults(settings: Settings, worker_id: str) -> list[str | int | float]:
+    """ARGV[1..9] of ``lease_round.lua``."""
     return [
         worker_id,
         round(settings.slot_ttl * 1000),
@@ -57,32 +58,39 @@ def plan_round(
     global_budget: Budget,
     now: float,
     *,
+    horizon: float | None = None,
     closing: bool = False,
 ) -> RoundPlan:
-    """Arguments for one ``lease_round.lua`` call over the given budgets. ``closing``: give
-    every slot not in flight back and ask for nothing (shutdown)."""
+    """Arguments for one ``lease_round.lua`` call over the given budgets, sent at ``now``.
+    Tokens are asked for budgets with sends waiting or running low by ``horizon`` (default
+    ``now``). ``closing``: give every slot not in flight back and ask for nothing."""
+    horizon = now if horizon is None else horizon
     key_list: list[str | bytes] = [keys.global_rate, keys.global_limits]
     args = _defaults(settings, worker_id)
-    global_asked = not closing and _wants_tokens(global_budget, now)
-    args += [global_budget.prefetch() if global_asked else 0, len(tenants), len(senders)]
+    global_asked = not closing and _wants_tokens(global_budget, horizon)
+    prefetch = global_budget.prefetch() if global_asked else 0
+    extra = global_budget.extra(global_budget.asking + prefetch) if global_asked else 0
+    args += [prefetch, extra, settings.concurrency, len(tenants), len(senders)]
     plan = RoundPlan(global_budget, global_asked, [], [], key_list, args, now)
     numbers: list[int] = []
     for name, budget in tenants:
         key_list += budget.keys or _cache_keys(budget, _tenant_keys(keys, name))
         if closing:
-            numbers += (budget.in_use, budget.in_use, 0, 0, 0, 0)
+            numbers += (budget.in_use, budget.in_use, 0, 0, 0, 0, 0)
             plan.tenants.append((budget, False, 0, budget.in_use))
             continue
-        hold, want = budget.slot_want()
-        asked = _wants_tokens(budget, now)
+        hold, want = budget.slot_want(now)
+        asked = _wants_tokens(budget, horizon)
         tokens = budget.asking + budget.prefetch() if asked else 0
         numbers += (budget.in_use, hold, budget.asking, int(budget.starved), want, tokens)
+        numbers.append(budget.extra(tokens))
         need = budget.in_use + budget.asking + budget.starved
         plan.tenants.append((budget, asked, need, hold))
     for name, budget in senders:
         key_list += budget.keys or _cache_keys(budget, _sender_keys(keys, name))
-        asked = not closing and _wants_tokens(budget, now)
-        numbers.append(budget.asking + budget.prefetch() if asked else 0)
+        asked = not closing and _wants_tokens(budget, horizon)
+        tokens = budget.asking + budget.prefetch() if asked else 0
+        numbers += (tokens, budget.extra(tokens))
         plan.senders.append((budget, asked))
     # One argument for all the numbers: packing arguments one by one is most of a round's
     # cost on the client (redis-py encodes each).
@@ -113,12 +121,18 @@ def _cache_keys(budget: Budget, names: tuple[str, ...]) -> tuple[bytes, ...]:
 
 
 def apply_reply(
-    plan: RoundPlan, reply: Sequence[int], now: float, slot_ttl: float, send_timeout: float
+    plan: RoundPlan,
+    reply: Sequence[int],
+    now: float,
+    slot_ttl: float,
+    send_timeout: float,
+    lead: float = 0.0,
 ) -> float:
-    """Write the round's grants into the budgets it covered; ``now`` is when it arrived.
-    Returns when the last provider pause it found ends (0.0: none)."""
+    """Write the round's grants into the budgets it covered; ``now`` is when it arrived,
+    ``lead`` how long before tokens lapse the next round should start (see
+    ``Budget.grant``). Returns when the last provider pause it found ends (0.0: none)."""
     pauses_end = 0.0
-    _apply_tokens(plan.global_budget, plan.global_asked, reply[0:3], now)
+    _apply_tokens(plan.global_budget, plan.global_asked, reply[0:3], now, lead)
     _settle(plan.global_budget, plan.sent_at, send_timeout)
     at = 3
     for budget, asked, need, hold in plan.tenants:
@@ -128,12 +142,12 @@ def apply_reply(
         budget.starved = False
         budget.wanting = budget.capped and need > budget.slots
         budget.recorded = max(hold, budget.slots) if budget.capped else 0
-        _apply_tokens(budget, asked, reply[at + 1 : at + 4], now)
+        _apply_tokens(budget, asked, reply[at + 1 : at + 4], now, lead)
         pauses_end = max(pauses_end, _apply_pause(budget, pause_ms, now))
         _settle(budget, plan.sent_at, send_timeout)
         at += 5
     for budget, asked in plan.senders:
-        _apply_tokens(budget, asked, reply[at : at + 3], now)
+        _apply_tokens(budget, asked, reply[at : at + 3], now, lead)
         pauses_end = max(pauses_end, _apply_pause(budget, reply[at + 3], now))
         _settle(budget, plan.sent_at, send_timeout)
         at += 4
@@ -146,7 +160,9 @@ def _settle(budget: Budget, sent_at: float, send_timeout: float) -> None:
     budget.reopen(send_timeout)
 
 
-def _apply_tokens(budget: Budget, asked: bool, reply: Sequence[int], now: float) -> None:
+def _apply_tokens(
+    budget: Budget, asked: bool, reply: Sequence[int], now: float, lead: float
+) -> None:
     """``reply``: tokens granted (-1: no rate), ms to the next token, ms they may wait."""
     tokens, wait_ms, life_ms = reply
     if tokens < 0:
@@ -154,7 +170,7 @@ def _apply_tokens(budget: Budget, asked: bool, reply: Sequence[int], now: float)
         return
     if not asked and budget.limited:
         return
-    budget.grant(tokens, life_ms / 1000, now)
+    budget.grant(tokens, life_ms / 1000, now, lead)
     if wait_ms > 0:
         budget.rate_open_at = now + wait_ms / 1000
 

@@ -3,6 +3,12 @@
 -- waiting plus a short prefetch. The worker then admits sends from what it holds without
 -- asking Redis per send; every send still counts against the shared limits.
 --
+-- Spare capacity: while a rate's bucket is more than half full (the limit is far from
+-- binding) a worker also gets the extra tokens it asks for, from the upper half only, and
+-- while a tenant's cap has room it gets up to half the free slots (at most the slots it
+-- could ever use). So a worker far below its limits rarely waits for a round, and a
+-- limit that binds is shared by what each worker needs now, as without extras.
+--
 -- KEYS[1] global rate key (GCRA theoretical arrival time, Unix ms)
 -- KEYS[2] global limits hash (fields "rate", "burst"; each overrides the default)
 -- then T tenant groups of five keys: leases hash ("h:<worker>" -> slots held,
@@ -15,13 +21,16 @@
 -- ARGV[5] default tenant burst       ARGV[6] default sender rate/s   ARGV[7] sender burst
 -- ARGV[8] default global rate/s (0 = none)  ARGV[9] default global burst
 -- ARGV[10] global tokens wanted beyond what the tenants' waiting sends need (prefetch)
--- ARGV[11] T   ARGV[12] S
--- ARGV[13] the groups' numbers separated by spaces (one argument, not one per number:
+-- ARGV[11] global extra tokens wanted from spare capacity
+-- ARGV[12] most slots of one tenant the worker can use (its concurrency)
+-- ARGV[13] T   ARGV[14] S
+-- ARGV[15] the groups' numbers separated by spaces (one argument, not one per number:
 --   packing arguments is most of a round's cost on the client):
---   per tenant group six: in_use (sends in flight now), hold (most the worker may have in
---   flight when this reply arrives), asking (sends waiting now), starved (1: sends were
---   refused for the cap since the last round), want_slots, want_tokens;
---   then per sender group one: want_tokens
+--   per tenant group seven: in_use (sends in flight now), hold (most the worker may have
+--   in flight when this reply arrives), asking (sends waiting now), starved (1: sends
+--   were refused for the cap since the last round), want_slots (0: give back all not
+--   held), want_tokens, extra_tokens;
+--   then per sender group two: want_tokens, extra_tokens
 --
 -- Returns {global_tokens, global_wait_ms, global_life_ms, then per tenant group:
 -- allowed_slots, tokens, rate_wait_ms, life_ms, pause_ms, then per sender group: tokens,
@@ -37,10 +46,12 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
 local me = ARGV[1]
 local ttl = tonumber(ARGV[2])
+local most = tonumber(ARGV[12])
 
-local function gcra(key, rate, burst, wanted)
-  -- Grants up to `wanted` tokens at once; returns granted, wait_ms for the next one,
-  -- and how long the worker may keep them.
+local function gcra(key, rate, burst, wanted, extra)
+  -- Grants up to `wanted` tokens at once, and up to `extra` more from the upper half of
+  -- the bucket; returns granted, wait_ms for the next one, and how long the worker may
+  -- keep them.
   local interval = 1000 / rate
   local life_ms = math.floor(math.min(1000, math.max(50, interval * burst)))
   if wanted <= 0 then
@@ -50,6 +61,10 @@ local function gcra(key, rate, burst, wanted)
   -- tokens grantable now: each moves tat one interval on, while tat - (burst-1)*interval <= now
   local grantable = math.floor((now - tat) / interval + burst - 1 + 1e-9) + 1
   local granted = math.max(0, math.min(wanted, grantable))
+  local spare = grantable - granted - math.ceil(burst / 2)
+  if extra > 0 and spare > 0 then
+    granted = granted + math.min(extra, spare)
+  end
   local wait_ms = 0
   if granted > 0 then
     tat = tat + granted * interval
@@ -89,7 +104,12 @@ local function fair_lease(leases, expiry, cap, in_use, hold, need, want)
       end
     end
   end
-  local allowed = math.min(want, math.max(0, cap - others))
+  local free = math.max(0, cap - others)
+  local allowed = math.min(want, free)
+  if want > 0 and allowed < most then
+    -- room to spare: up to half the free slots, so a busy worker rarely needs a round
+    allowed = math.max(allowed, math.min(most, math.floor(free / 2)))
+  end
   if waiting then
     -- Another worker waits for this tenant: keep at most a fair share. With fewer slots
     -- than workers wanting them, a holder gives its slot up (after its send in flight)
@@ -135,15 +155,15 @@ local function pause_ms(key)
 end
 
 local numbers = {}
-for number in string.gmatch(ARGV[13], '%S+') do
+for number in string.gmatch(ARGV[15], '%S+') do
   numbers[#numbers + 1] = tonumber(number)
 end
 
 local replies = {-1, 0, 0}
-local tenants, senders = tonumber(ARGV[11]), tonumber(ARGV[12])
+local tenants, senders = tonumber(ARGV[13]), tonumber(ARGV[14])
 local global_wanted = tonumber(ARGV[10])
 for g = 1, tenants do
-  local k, a = 2 + 5 * (g - 1), 6 * (g - 1)
+  local k, a = 2 + 5 * (g - 1), 7 * (g - 1)
   local in_use, hold, asking = numbers[a + 1], numbers[a + 2], numbers[a + 3]
   local need = in_use + asking + numbers[a + 4]
   local cap, rate, burst = unpack(limits(KEYS[k + 3], {'cap', 'rate', 'burst'},
@@ -158,11 +178,11 @@ for g = 1, tenants do
     serves = 0
   end
   if rate > 0 then
-    local wanted = numbers[a + 6]
+    local wanted, extra = numbers[a + 6], numbers[a + 7]
     if paused > 0 then
-      wanted = 0
+      wanted, extra = 0, 0
     end
-    tokens, wait_ms, life_ms = gcra(KEYS[k + 5], rate, math.max(1, burst), wanted)
+    tokens, wait_ms, life_ms = gcra(KEYS[k + 5], rate, math.max(1, burst), wanted, extra)
     serves = math.min(serves, tokens)
   end
   global_wanted = global_wanted + serves
@@ -171,18 +191,18 @@ for g = 1, tenants do
   end
 end
 
-local sk, sa = 2 + 5 * tenants, 6 * tenants
+local sk, sa = 2 + 5 * tenants, 7 * tenants
 for g = 1, senders do
   local k = sk + 3 * (g - 1)
   local rate, burst = unpack(limits(KEYS[k + 1], {'rate', 'burst'}, {ARGV[6], ARGV[7]}))
   local paused = pause_ms(KEYS[k + 2])
   local tokens, wait_ms, life_ms = -1, 0, 0
   if rate > 0 then
-    local wanted = numbers[sa + g]
+    local wanted, extra = numbers[sa + 2 * g - 1], numbers[sa + 2 * g]
     if paused > 0 then
-      wanted = 0
+      wanted, extra = 0, 0
     end
-    tokens, wait_ms, life_ms = gcra(KEYS[k + 3], rate, math.max(1, burst), wanted)
+    tokens, wait_ms, life_ms = gcra(KEYS[k + 3], rate, math.max(1, burst), wanted, extra)
   end
   for _, value in ipairs({tokens, wait_ms, life_ms, paused}) do
     replies[#replies + 1] = value
@@ -191,6 +211,7 @@ end
 
 local grate, gburst = unpack(limits(KEYS[2], {'rate', 'burst'}, {ARGV[8], ARGV[9]}))
 if grate > 0 then
-  replies[1], replies[2], replies[3] = gcra(KEYS[1], grate, math.max(1, gburst), global_wanted)
+  replies[1], replies[2], replies[3] = gcra(KEYS[1], grate, math.max(1, gburst), global_wanted,
+    tonumber(ARGV[11]))
 end
 return replies
