@@ -2,7 +2,8 @@
 
 Installs the ``bench`` extra if a package of it is missing, starts its own redis-server
 (127.0.0.1, a free port, no persistence), runs every scenario (3 times by default; once with
-``--quick``), prints the tables and writes ``bench/RESULTS.md`` (and ``RESULTS.json``).
+``--quick``), prints the tables and writes ``bench/RESULTS.md`` (and ``RESULTS.json``;
+``--only`` and ``--smoke`` write to a temporary file unless ``--output`` is given).
 Default: under 15 minutes on 2 cores; ``--quick``: under 2 minutes; ``--smoke``: tiny sizes,
 no peers, results to a temporary file. The exit status is 1 only when a scenario broke
 (raised); slow numbers and failed checks are reported, never an exit status (CI-safe).
@@ -81,7 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                          redis_server=args.redis_server, workdir=args.workdir)  # fmt: skip
     report = run(options, console)
     print_report(report, console)
-    output = args.output or (Path(tempfile.mkdtemp()) / "RESULTS.md" if args.smoke else RESULTS)
+    # Only a full run replaces the recorded report; a partial one (--only, --smoke) goes to
+    # a temporary file unless --output says where.
+    partial = args.smoke or bool(args.only)
+    output = args.output or (Path(tempfile.mkdtemp()) / "RESULTS.md" if partial else RESULTS)
     write(report, output)
     console.print(f"wrote {output}")
     broken = [r.name for r in report.results if r.errors]

@@ -34,10 +34,12 @@ def deliver_backlog(
     *,
     workers: int,
     env: Mapping[str, str] | None = None,
+    backlog: int | None = None,
 ) -> Delivered:
-    """Start ``workers`` on an empty namespace, pause them, enqueue the backlog, resume,
-    and time the first to the last delivery (see :mod:`bench.relayq_workers`)."""
-    n = ctx.sizes.backlog
+    """Start ``workers`` on an empty namespace, pause them, enqueue the backlog (default
+    ``ctx.sizes.backlog``), resume, and time the first to the last delivery (see
+    :mod:`bench.relayq_workers`)."""
+    n = backlog or ctx.sizes.backlog
     ctx.fresh()
     workdir = ctx.step_dir(label.replace(" ", "-"))
     with ProcessGroup() as group:
