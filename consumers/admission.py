@@ -160,12 +160,12 @@ class Admission:
 
     def release(self, envelope: Envelope) -> None:
         """The send is over: its tenant slot is free for this worker's next send."""
-        if envelope.slot_held:  # Budget.release, spelled out: this runs after every send
+        if envelope.slot_held:
             envelope.slot_held = False
             tenant = self._tenants[envelope.message.tenant]
             tenant.in_use -= 1
             tenant.free += 1
-            if tenant.recorded > tenant.slots and tenant.recorded > tenant.in_use:
+            if tenant.owes():
                 self._wake.set()  # the lease holds more than may be kept: give it back
 
     async def pause_for(self, message: Message, seconds: float) -> None:

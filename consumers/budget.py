@@ -175,7 +175,7 @@ class Budget:
         next round (one event-loop turn can take tens of ms under load)."""
         return min(_EXTRA_FACTOR * wanted + _EXTRA_MIN, _PREFETCH_MAX) if wanted > 0 else 0
 
-    def grant(self, tokens: int, life: float, now: float, lead: float = 0.0) -> None:
+    def grant(self, tokens: int, life: float, now: float, lead: float) -> None:
         """A round granted ``tokens``: they replace what is left, which lapses (it was
         spent in Redis when granted; carried on, a send could run later than its grant).
         The top-up is due at half their life, or ``lead`` seconds before they lapse if

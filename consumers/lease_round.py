@@ -58,13 +58,12 @@ def plan_round(
     global_budget: Budget,
     now: float,
     *,
-    horizon: float | None = None,
+    horizon: float,
     closing: bool = False,
 ) -> RoundPlan:
     """Arguments for one ``lease_round.lua`` call over the given budgets, sent at ``now``.
-    Tokens are asked for budgets with sends waiting or running low by ``horizon`` (default
-    ``now``). ``closing``: give every slot not in flight back and ask for nothing."""
-    horizon = now if horizon is None else horizon
+    Tokens are asked for budgets with sends waiting or running low by ``horizon``.
+    ``closing``: give every slot not in flight back and ask for nothing."""
     key_list: list[str | bytes] = [keys.global_rate, keys.global_limits]
     args = _defaults(settings, worker_id)
     global_asked = not closing and _wants_tokens(global_budget, horizon)
@@ -126,7 +125,7 @@ def apply_reply(
     now: float,
     slot_ttl: float,
     send_timeout: float,
-    lead: float = 0.0,
+    lead: float,
 ) -> float:
     """Write the round's grants into the budgets it covered; ``now`` is when it arrived,
     ``lead`` how long before tokens lapse the next round should start (see
