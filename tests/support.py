@@ -18,10 +18,12 @@ from typing import Any
 
 import redis
 
+from consumers.envelope import Envelope, PartitionState
 from ops.local_provider import Delivery, ProviderThread
 from producers import SendRequest, SyncProducer
 from streams.codec import decode_entry
 from streams.keys import GROUP, Keys
+from streams.message import Message, Priority
 from streams.settings import ENVIRONMENT, Settings
 
 ConversationKey = tuple[str, str]
@@ -368,3 +370,19 @@ def lease_tokens(client: redis.Redis, keys: Keys) -> dict[int, bytes | None]:
 def live_workers(client: redis.Redis, keys: Keys) -> list[str]:
     members: Any = client.zrange(keys.workers, 0, -1)
     return sorted(m.decode() for m in members)
+
+
+def admission_envelope(tenant: str = "t1", sender: str | None = None) -> Envelope:
+    """An entry of a partition held for another minute, for tests that drive Admission."""
+    state = PartitionState(partition=0, token="x", lease_deadline=time.monotonic() + 60)
+    message = Message(
+        id="01J0000000000000000000000",
+        tenant=tenant,
+        conversation="c",
+        recipient="r",
+        priority=Priority.NORMAL,
+        payload=b"{}",
+        created_ms=0,
+        sender=sender,
+    )
+    return Envelope(state=state, stream="s", entry_id=b"1-0", message=message)

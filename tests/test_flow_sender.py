@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import time
 
 import redis
 
 from consumers.admission import Admission
-from consumers.envelope import Envelope, PartitionState
 from ops.controls import Controls
 from producers import SendRequest
 from streams.keys import Keys
-from streams.message import Message, Priority
 from streams.redis_client import create_client
 from streams.scripts import Scripts
 from streams.settings import Settings
 from tests.conftest import ProviderFactory
-from tests.support import WorkerPool, all_ids, check_order, delivered_ids, send_all, wait_until
+from tests.support import (
+    WorkerPool,
+    admission_envelope,
+    all_ids,
+    check_order,
+    delivered_ids,
+    send_all,
+    wait_until,
+)
 
 SLOW, FAST = "+15550001", "+15550002"
 RATE, BURST = 20.0, 2
@@ -95,21 +100,6 @@ def test_sender_rate_holds_across_workers_and_leaves_other_senders_alone(
     assert fast[-1] < slow[PER_SENDER // 2], "the fast sender waited for the slow one"
 
 
-def _envelope(sender: str | None, tenant: str = "t1") -> Envelope:
-    state = PartitionState(partition=0, token="x", lease_deadline=time.monotonic() + 60)
-    message = Message(
-        id="01J0000000000000000000000",
-        tenant=tenant,
-        conversation="c",
-        recipient="r",
-        priority=Priority.NORMAL,
-        payload=b"{}",
-        created_ms=0,
-        sender=sender,
-    )
-    return Envelope(state=state, stream="s", entry_id=b"1-0", message=message)
-
-
 def test_provider_throttling_of_a_sender_pauses_only_that_sender(
     settings: Settings, keys: Keys, redis_client: redis.Redis
 ) -> None:
@@ -120,20 +110,20 @@ def test_provider_throttling_of_a_sender_pauses_only_that_sender(
         try:
             admission = Admission(client, Scripts(client), keys, settings, "w1")
             task = asyncio.create_task(admission.run())
-            await admission.pause_for(_envelope(SLOW).message, 2.0)
+            await admission.pause_for(admission_envelope(sender=SLOW).message, 2.0)
             # The throttled sender's pause is in Redis for every worker; the tenant's not.
             assert 0 < int(redis_client.pttl(keys.sender_pause(SLOW))) <= 2000
             assert not redis_client.exists(keys.tenant_pause("t1"))
-            refused = await admission.admit(_envelope(SLOW))
+            refused = await admission.admit(admission_envelope(sender=SLOW))
             assert refused is not None and refused.reason == "paused"
             assert 1.0 < (refused.wait or 0) <= 2.0
             # Same tenant, other sender, and no sender at all: admitted at once.
-            assert await admission.admit(_envelope(FAST)) is None
-            assert await admission.admit(_envelope(None)) is None
+            assert await admission.admit(admission_envelope(sender=FAST)) is None
+            assert await admission.admit(admission_envelope(sender=None)) is None
             # Another worker (no local memory of the 429) sees the pause through Redis.
             other = Admission(client, Scripts(client), keys, settings, "w2")
             other_task = asyncio.create_task(other.run())
-            refused = await other.admit(_envelope(SLOW))
+            refused = await other.admit(admission_envelope(sender=SLOW))
             assert refused is not None and refused.reason == "paused"
             task.cancel()
             other_task.cancel()

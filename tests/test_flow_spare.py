@@ -11,29 +11,14 @@ import pytest
 import redis
 
 from consumers.admission import Admission
-from consumers.envelope import Envelope, PartitionState
 from streams.keys import Keys
-from streams.message import Message, Priority
 from streams.redis_client import create_client
 from streams.scripts import Scripts
 from streams.settings import Settings
+from tests.support import admission_envelope
 
 TENANT = "t1"
 RATE, BURST = 1000.0, 1000  # 1 ms a token; tokens live burst/rate = 1 s
-
-
-def _envelope() -> Envelope:
-    state = PartitionState(partition=0, token="x", lease_deadline=time.monotonic() + 60)
-    message = Message(
-        id="m",
-        tenant=TENANT,
-        conversation="c",
-        recipient="+15550000",
-        priority=Priority.NORMAL,
-        payload=b"{}",
-        created_ms=0,
-    )
-    return Envelope(state=state, stream="s", entry_id=b"1-0", message=message)
 
 
 Scenario = Callable[[Admission], Awaitable[None]]
@@ -68,7 +53,7 @@ def test_a_full_bucket_grants_extra_tokens_and_charges_them_in_redis(
 ) -> None:
     async def scenario(admission: Admission) -> None:
         before = _redis_ms(redis_client)
-        assert await admission.admit(_envelope()) is None
+        assert await admission.admit(admission_envelope(TENANT)) is None
         held = admission._global.tokens  # what the round left this worker
         assert held >= 8, "one waiting send should bring extra tokens from a full bucket"
         # Every token granted (the one taken and the extras) moved the bucket on.
@@ -85,7 +70,7 @@ def test_a_bucket_below_half_grants_only_what_is_asked(
     redis_client.set(keys.global_rate, str(_redis_ms(redis_client) + 900), px=10_000)
 
     async def scenario(admission: Admission) -> None:
-        assert await admission.admit(_envelope()) is None
+        assert await admission.admit(admission_envelope(TENANT)) is None
         assert admission._global.tokens == 0  # no extras: none spare
 
     _run(rated, keys, scenario)
@@ -100,7 +85,7 @@ def test_a_tenant_cap_with_room_leases_half_the_free_slots(
     settings = settings.replace(tenant_cap=cap, global_rate=0)
 
     async def scenario(admission: Admission) -> None:
-        envelope = _envelope()
+        envelope = admission_envelope(TENANT)
         assert await admission.admit(envelope) is None
         assert int(redis_client.hget(keys.tenant_leases(TENANT), "h:w1") or 0) == expected
         admission.release(envelope)
@@ -122,7 +107,7 @@ def test_a_lease_stays_while_the_tenant_sends_and_goes_once_it_is_quiet(
     async def scenario(admission: Admission) -> None:
         async def send_now_and_then() -> None:
             while True:
-                envelope = _envelope()
+                envelope = admission_envelope(TENANT)
                 assert await admission.admit(envelope) is None
                 admission.release(envelope)  # at once: nothing in flight at any round
                 await asyncio.sleep(0.15)
