@@ -83,7 +83,11 @@ class _FencedStream(httpcore.AsyncNetworkStream):
         return await self._stream.read(max_bytes, timeout)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        check_send_allowed()
+        # An empty write sends nothing: httpcore makes one for the end of a request with a
+        # Content-Length, after the whole request is on the wire. Fencing it would report
+        # "not sent" for a request the provider got, and the next owner would send again.
+        if buffer:
+            check_send_allowed()
         await self._stream.write(buffer, timeout)
 
     async def aclose(self) -> None:
