@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import math
 import time
 from collections.abc import Iterator
@@ -322,7 +323,7 @@ class Admission:
             plan, values, arrived, settings.slot_ttl, settings.send_timeout, 2 * self._latency
         )
         self._pauses_end = max(self._pauses_end, pauses_end)
-        self._next_refill = _next_refill(self._global, self._tenants, self._senders)
+        self._next_refill = _next_refill(arrived, self._global, self._tenants, self._senders)
         return True
 
     async def give_back(self) -> None:
@@ -354,12 +355,16 @@ def _due(table: dict[str, Budget], now: float, tick: bool) -> Iterator[tuple[str
             yield name, budget
 
 
-def _next_refill(glob: Budget, *tables: dict[str, Budget]) -> float:
-    due = glob.refill_at if glob.tokens > 0 else math.inf
-    for table in tables:
-        for budget in table.values():
-            if budget.tokens > 0 and budget.refill_at < due:
-                due = budget.refill_at
+def _next_refill(now: float, glob: Budget, *tables: dict[str, Budget]) -> float:
+    """When the first budget holding tokens is due a top-up, after ``now``. A top-up time
+    already passed is left out: the round just made found that budget not running low (its
+    tokens unused and its use too slow to want more), and counting it would start the next
+    round at once, and the next, in a busy loop until a send came. A send that takes from
+    it wakes the loop itself."""
+    due = math.inf
+    for budget in itertools.chain((glob,), *(table.values() for table in tables)):
+        if budget.tokens > 0 and now < budget.refill_at < due:
+            due = budget.refill_at
     return due
 
 

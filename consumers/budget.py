@@ -180,7 +180,12 @@ class Budget:
         spent in Redis when granted; carried on, a send could run later than its grant).
         The top-up is due at half their life, or ``lead`` seconds before they lapse if
         that is earlier (a loop busy with sends is slow to finish a round)."""
-        if self.granted_at:
+        if self.granted and self.tokens == self.granted:
+            # A whole grant went unused: the sends stopped. Forget their rate, or the
+            # prefetch for it would be asked again round after round (charged in Redis,
+            # never used) while it decays.
+            self.use_rate = 0.0
+        elif self.granted_at:
             elapsed = max(now - self.granted_at, 0.001)
             decayed = self.use_rate * 0.5 ** (elapsed / _RATE_HALF_LIFE)
             self.use_rate = max(self.used / elapsed, decayed)
