@@ -129,6 +129,7 @@ class Admission:
         tenant.touched = True
         tenant.taken_at = now
         glob.tokens -= 1
+        glob.taken_at = now
         envelope.slot_held = True
         if (
             tenant.tokens < tenant.refill_below
@@ -235,11 +236,11 @@ class Admission:
         message = envelope.message
         tenant = self._tenants[message.tenant]
         tenant.take(now)
-        self._global.take_token()
+        self._global.take_token(now)
         low = tenant.running_low(now) or self._global.running_low(now)
         if message.sender is not None:
             sender = self._senders[message.sender]
-            sender.take_token()
+            sender.take_token(now)
             low = low or sender.running_low(now)
         envelope.slot_held = True
         if low:

@@ -89,7 +89,8 @@ class Budget:
     """The last round recorded slots this worker wants and did not get (other workers
     shrink to a fair share meanwhile): rounds must go on until that record is cleared."""
     taken_at: float = -math.inf
-    """When a send last took a slot (a tenant sending now and then keeps a small lease)."""
+    """When a send last took from this budget (a tenant sending now and then keeps a small
+    lease; one quiet for a whole token life stops prefetching)."""
     touched: bool = False
     """Something was taken since the last round covered this budget."""
     keys: tuple[bytes, ...] = ()
@@ -103,14 +104,14 @@ class Budget:
 
     def take(self, now: float) -> None:
         """One send of this tenant starts: a slot and a token."""
-        self.taken_at = now
         self.in_use += 1
         self.free -= 1
         self.peak = max(self.peak, self.in_use)
-        self.take_token()
+        self.take_token(now)
 
-    def take_token(self) -> None:
+    def take_token(self, now: float) -> None:
         self.touched = True
+        self.taken_at = now
         self.tokens -= 1
 
     @property
@@ -163,9 +164,13 @@ class Budget:
             self.peak = max(self.in_use, self.peak // 2)
             self.peak_halves_at = now + _PEAK_HALF_LIFE
 
-    def prefetch(self) -> int:
+    def prefetch(self, now: float) -> int:
         """Tokens to ask for beyond the waiting sends: what the recent use would take
-        within one token lifetime."""
+        within one token lifetime. None once the sends stopped (nothing taken for a whole
+        token life, nothing waiting): the recent rate decays only slowly, and asking for it
+        round after round would charge Redis for tokens nobody uses."""
+        if not self.asking and now - self.taken_at >= self.token_life:
+            return 0
         return min(math.ceil(self.use_rate * self.token_life), _PREFETCH_MAX)
 
     @staticmethod
@@ -180,12 +185,7 @@ class Budget:
         spent in Redis when granted; carried on, a send could run later than its grant).
         The top-up is due at half their life, or ``lead`` seconds before they lapse if
         that is earlier (a loop busy with sends is slow to finish a round)."""
-        if self.granted and self.tokens == self.granted:
-            # A whole grant went unused: the sends stopped. Forget their rate, or the
-            # prefetch for it would be asked again round after round (charged in Redis,
-            # never used) while it decays.
-            self.use_rate = 0.0
-        elif self.granted_at:
+        if self.granted_at:
             elapsed = max(now - self.granted_at, 0.001)
             decayed = self.use_rate * 0.5 ** (elapsed / _RATE_HALF_LIFE)
             self.use_rate = max(self.used / elapsed, decayed)

@@ -67,7 +67,7 @@ def plan_round(
     key_list: list[str | bytes] = [keys.global_rate, keys.global_limits]
     args = _defaults(settings, worker_id)
     global_asked = not closing and _wants_tokens(global_budget, horizon)
-    prefetch = global_budget.prefetch() if global_asked else 0
+    prefetch = global_budget.prefetch(now) if global_asked else 0
     extra = global_budget.extra(global_budget.asking + prefetch) if global_asked else 0
     args += [prefetch, extra, settings.concurrency, len(tenants), len(senders)]
     plan = RoundPlan(global_budget, global_asked, [], [], key_list, args, now)
@@ -80,7 +80,7 @@ def plan_round(
             continue
         hold, want = budget.slot_want(now)
         asked = _wants_tokens(budget, horizon)
-        tokens = budget.asking + budget.prefetch() if asked else 0
+        tokens = budget.asking + budget.prefetch(now) if asked else 0
         numbers += (budget.in_use, hold, budget.asking, int(budget.starved), want, tokens)
         numbers.append(budget.extra(tokens))
         need = budget.in_use + budget.asking + budget.starved
@@ -88,7 +88,7 @@ def plan_round(
     for name, budget in senders:
         key_list += budget.keys or _cache_keys(budget, _sender_keys(keys, name))
         asked = not closing and _wants_tokens(budget, horizon)
-        tokens = budget.asking + budget.prefetch() if asked else 0
+        tokens = budget.asking + budget.prefetch(now) if asked else 0
         numbers += (tokens, budget.extra(tokens))
         plan.senders.append((budget, asked))
     # One argument for all the numbers: packing arguments one by one is most of a round's
