@@ -36,7 +36,8 @@
 -- allowed_slots, tokens, rate_wait_ms, life_ms, pause_ms, then per sender group: tokens,
 -- rate_wait_ms, life_ms, pause_ms}. allowed_slots is -1 when the tenant has no cap,
 -- tokens -1 when that rate is off; life_ms is how long the worker may keep unused tokens
--- (burst/rate within [50 ms, 1 s]: using a token that late overshoots by a burst at most). The
+-- (burst/rate within [100 ms, 1 s]: using a token that late overshoots by a burst, or by
+-- rate x 100 ms for a burst under that, at most). The
 -- worker may have at most allowed_slots of the tenant's sends in flight from now on; the
 -- stored lease is max(hold, allowed_slots), so it always covers what is in flight.
 -- Tokens are spent when granted (the worker lets them lapse if unused).
@@ -53,7 +54,7 @@ local function gcra(key, rate, burst, wanted, extra)
   -- the bucket; returns granted, wait_ms for the next one, and how long the worker may
   -- keep them.
   local interval = 1000 / rate
-  local life_ms = math.floor(math.min(1000, math.max(50, interval * burst)))
+  local life_ms = math.floor(math.min(1000, math.max(100, interval * burst)))
   if wanted <= 0 then
     return 0, 0, life_ms
   end
