@@ -130,7 +130,7 @@ class Admission:
         tenant.taken_at = now
         glob.tokens -= 1
         glob.taken_at = now
-        envelope.slot_held = True
+        envelope.slot = tenant
         if (
             tenant.tokens < tenant.refill_below
             or glob.tokens < glob.refill_below
@@ -162,12 +162,13 @@ class Admission:
 
     def release(self, envelope: Envelope) -> None:
         """The send is over: its tenant slot is free for this worker's next send."""
-        if envelope.slot_held:
-            envelope.slot_held = False
-            tenant = self._tenants[envelope.message.tenant]
+        tenant = envelope.slot
+        if tenant is not None:
+            envelope.slot = None
             tenant.in_use -= 1
             tenant.free += 1
-            if tenant.owes():
+            # tenant.owes(), spelled out (this runs after every send):
+            if tenant.recorded > tenant.slots and tenant.recorded > tenant.in_use:
                 self._wake.set()  # the lease holds more than may be kept: give it back
 
     async def pause_for(self, message: Message, seconds: float) -> None:
@@ -242,7 +243,7 @@ class Admission:
             sender = self._senders[message.sender]
             sender.take_token(now)
             low = low or sender.running_low(now)
-        envelope.slot_held = True
+        envelope.slot = tenant
         if low:
             self._wake.set()
 

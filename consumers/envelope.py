@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+from consumers.budget import Budget
 from streams.message import Message
 
 __all__ = ("Envelope", "PartitionState")
@@ -40,7 +41,8 @@ class Envelope:
     failed_attempts: int = 0
     had_failures: bool = False
     """True when an attempts record exists in Redis and must be removed on acknowledgement."""
-    slot_held: bool = False
-    """True while this entry holds one of its tenant's in-flight slots (see admission)."""
+    slot: Budget | None = None
+    """The tenant budget one of whose in-flight slots this entry holds, while it does (see
+    admission)."""
     not_before: float = 0.0
     """Monotonic time before which the next attempt must not start (a recovered backoff)."""

@@ -63,7 +63,7 @@ class SendGate:
 
     def leave(self, envelope: Envelope) -> None:
         """The attempt is over (whatever its outcome): free its slot for the next one."""
-        if envelope.slot_held:
+        if envelope.slot is not None:
             self._admission.release(envelope)
             if self._gates.any_parked:
                 self._gates.wake_one(envelope.message.tenant)
