@@ -25,7 +25,8 @@ Why not shorter: the floor must outlast a round trip under load with room to spa
 tokens lapse while their top-up is on its way and sends stall for the next round. A
 worker busy with sends reads a round's reply one or two event-loop turns late: 33 ms
 median, up to 130 ms, measured in a worker delivering ~50,000 msgs/s on 2 cores. At 50 ms
-tokens lapsed in flight (3,000 sends per 200,000 waited) and flow control cost 15-36%."""
+tokens lapsed in flight (up to 5,000 sends per 200,000 waited for the next round) and
+flow control with limits never reached cost a median 21% of throughput (9% at 100 ms)."""
 
 _PREFETCH_MAX = 100_000
 _EXTRA_FACTOR = 4

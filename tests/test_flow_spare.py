@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from consumers.admission import Admission
+from consumers.budget import TOKEN_LIFETIME
 from streams.keys import Keys
 from streams.redis_client import create_client
 from streams.scripts import Scripts
@@ -125,5 +126,19 @@ def test_a_lease_stays_while_the_tenant_sends_and_goes_once_it_is_quiet(
         while held() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         assert held() == 0
+
+    _run(settings, keys, scenario)
+
+
+def test_tokens_of_a_tight_burst_live_the_floor(
+    settings: Settings, keys: Keys, redis_client: redis.Redis
+) -> None:
+    """burst/rate = 10 ms: the tokens live TOKEN_LIFETIME (the floor lease_round.lua sets),
+    the term the documented window bound uses."""
+    settings = settings.replace(tenant_cap=0, global_rate=1000.0, global_burst=10)
+
+    async def scenario(admission: Admission) -> None:
+        assert await admission.admit(admission_envelope(TENANT)) is None
+        assert admission._global.token_life == TOKEN_LIFETIME
 
     _run(settings, keys, scenario)
