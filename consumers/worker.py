@@ -39,6 +39,7 @@ from consumers.schedule_firing import ScheduleFiring
 from consumers.send_gate import SendGate
 from consumers.stream_maintenance import StreamMaintenance
 from consumers.systemd_notify import notify
+from consumers.task_cancel import cancel_and_wait
 from streams.deliverer import Deliverer
 from streams.keys import Keys
 from streams.redis_client import REDIS_UNAVAILABLE, check_partitions, create_client
@@ -264,21 +265,21 @@ class Worker:
 
     async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
         by_name = {task.get_name(): task for task in background}
-        await _cancel(by_name.pop("ownership"))
+        await cancel_and_wait(by_name.pop("ownership"))
         with contextlib.suppress(Exception):
             await self.ownership.leave()
         for state in list(self.ownership.held.values()):
             self._drop_partition(state)
-        await _cancel(*self._readers.values())
+        await cancel_and_wait(*self._readers.values())
         deadline = time.monotonic() + self.settings.shutdown_grace
         while self.metrics.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        await _cancel(by_name.pop("lanes"))
+        await cancel_and_wait(by_name.pop("lanes"))
         with contextlib.suppress(Exception):
             await self.acknowledger.drain()
             await self.admission.give_back()
             await self.ownership.release_all()
-        await _cancel(*by_name.values())
+        await cancel_and_wait(*by_name.values())
         _log.info(
             "worker_stopped",
             worker=self.worker_id,
@@ -288,11 +289,3 @@ class Worker:
         await self.deliverer.aclose()
         if self._owns_client:
             await self.client.aclose()
-
-
-async def _cancel(*tasks: asyncio.Task[None]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
