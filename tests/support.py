@@ -14,16 +14,19 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
+from consumers.admission import Admission
 from consumers.envelope import Envelope, PartitionState
 from ops.local_provider import Delivery, ProviderThread
 from producers import SendRequest, SyncProducer
 from streams.codec import decode_entry
 from streams.keys import GROUP, Keys
 from streams.message import Message, Priority
+from streams.redis_client import create_client
+from streams.scripts import Scripts
 from streams.settings import ENVIRONMENT, Settings
 
 ConversationKey = tuple[str, str]
@@ -386,3 +389,25 @@ def admission_envelope(tenant: str = "t1", sender: str | None = None) -> Envelop
         sender=sender,
     )
     return Envelope(state=state, stream="s", entry_id=b"1-0", message=message)
+
+
+_Result = TypeVar("_Result")
+
+
+def run_admission(
+    settings: Settings, keys: Keys, scenario: Callable[[Admission], Awaitable[_Result]]
+) -> _Result:
+    """Run ``scenario`` against worker "w1"'s Admission on the test Redis, with its round
+    loop running; returns what the scenario returns."""
+
+    async def main() -> _Result:
+        client = create_client(settings)
+        admission = Admission(client, Scripts(client), keys, settings, "w1")
+        task = asyncio.create_task(admission.run())
+        try:
+            return await scenario(admission)
+        finally:
+            task.cancel()
+            await client.aclose()
+
+    return asyncio.run(main())

@@ -14,10 +14,8 @@ import redis
 
 from consumers.admission import TICK, Admission
 from streams.keys import Keys
-from streams.redis_client import create_client
-from streams.scripts import Scripts
 from streams.settings import Settings
-from tests.support import admission_envelope
+from tests.support import admission_envelope, run_admission
 
 _IDLE = 1.0
 _MOST_ROUNDS = round(_IDLE / TICK) + 3
@@ -57,20 +55,13 @@ def test_an_idle_worker_runs_one_round_per_tick(
 ) -> None:
     settings = settings.replace(**limits)
 
-    async def main() -> tuple[int, int]:
-        client = create_client(settings)
-        admission = Admission(client, Scripts(client), keys, settings, "w1")
-        task = asyncio.create_task(admission.run())
-        try:
-            await _send(admission, sends, tenants=3)
-            await asyncio.sleep(1.0)  # the prefetch for the recent use decays, leases go back
-            rounds, calls = admission.rounds, _script_calls(redis_client)
-            await asyncio.sleep(_IDLE)
-            return admission.rounds - rounds, _script_calls(redis_client) - calls
-        finally:
-            task.cancel()
-            await client.aclose()
+    async def scenario(admission: Admission) -> tuple[int, int]:
+        await _send(admission, sends, tenants=3)
+        await asyncio.sleep(1.0)  # the prefetch for the recent use decays, leases go back
+        rounds, calls = admission.rounds, _script_calls(redis_client)
+        await asyncio.sleep(_IDLE)
+        return admission.rounds - rounds, _script_calls(redis_client) - calls
 
-    rounds, calls = asyncio.run(main())
+    rounds, calls = run_admission(settings, keys, scenario)
     assert rounds <= _MOST_ROUNDS, f"{rounds} admission rounds in {_IDLE} s of idle"
     assert calls <= _MOST_ROUNDS, f"{calls} script calls reached Redis in {_IDLE} s of idle"

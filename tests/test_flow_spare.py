@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 
 import pytest
 import redis
@@ -13,30 +12,11 @@ import redis
 from consumers.admission import Admission
 from consumers.budget import TOKEN_LIFETIME
 from streams.keys import Keys
-from streams.redis_client import create_client
-from streams.scripts import Scripts
 from streams.settings import Settings
-from tests.support import admission_envelope
+from tests.support import admission_envelope, run_admission
 
 TENANT = "t1"
 RATE, BURST = 1000.0, 1000  # 1 ms a token; tokens live burst/rate = 1 s
-
-
-Scenario = Callable[[Admission], Awaitable[None]]
-
-
-def _run(settings: Settings, keys: Keys, scenario: Scenario) -> None:
-    async def main() -> None:
-        client = create_client(settings)
-        admission = Admission(client, Scripts(client), keys, settings, "w1")
-        task = asyncio.create_task(admission.run())
-        try:
-            await scenario(admission)
-        finally:
-            task.cancel()
-            await client.aclose()
-
-    asyncio.run(main())
 
 
 def _redis_ms(redis_client: redis.Redis) -> float:
@@ -61,7 +41,7 @@ def test_a_full_bucket_grants_extra_tokens_and_charges_them_in_redis(
         tat = float(redis_client.get(keys.global_rate) or 0)
         assert tat >= before + (held + 1) * 1000 / RATE - 5
 
-    _run(rated, keys, scenario)
+    run_admission(rated, keys, scenario)
 
 
 def test_a_bucket_below_half_grants_only_what_is_asked(
@@ -74,7 +54,7 @@ def test_a_bucket_below_half_grants_only_what_is_asked(
         assert await admission.admit(admission_envelope(TENANT)) is None
         assert admission._global.tokens == 0  # no extras: none spare
 
-    _run(rated, keys, scenario)
+    run_admission(rated, keys, scenario)
 
 
 @pytest.mark.parametrize(("cap", "expected"), [(100, 50), (5, 4)])
@@ -91,7 +71,7 @@ def test_a_tenant_cap_with_room_leases_half_the_free_slots(
         assert int(redis_client.hget(keys.tenant_leases(TENANT), "h:w1") or 0) == expected
         admission.release(envelope)
 
-    _run(settings, keys, scenario)
+    run_admission(settings, keys, scenario)
 
 
 def test_a_lease_stays_while_the_tenant_sends_and_goes_once_it_is_quiet(
@@ -127,7 +107,7 @@ def test_a_lease_stays_while_the_tenant_sends_and_goes_once_it_is_quiet(
             await asyncio.sleep(0.05)
         assert held() == 0
 
-    _run(settings, keys, scenario)
+    run_admission(settings, keys, scenario)
 
 
 def test_tokens_of_a_tight_burst_live_the_floor(
@@ -141,4 +121,4 @@ def test_tokens_of_a_tight_burst_live_the_floor(
         assert await admission.admit(admission_envelope(TENANT)) is None
         assert admission._global.token_life == TOKEN_LIFETIME
 
-    _run(settings, keys, scenario)
+    run_admission(settings, keys, scenario)
