@@ -3,7 +3,8 @@
 While a flush is in flight, new acks accumulate; the next flush takes them all. Under load
 that is one XACK per stream per round trip; when idle it is one round trip per ack.
 An ack that fails (Redis away) is kept and tried again; the entry stays pending meanwhile,
-so a crash now means redelivery, never loss.
+so a crash now means redelivery, never loss. The same pipeline takes back each acknowledged
+attempt's stall mark (see stall_marks) and, for entries that had failed, the attempts record.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Acknowledger:
             async with self._client.pipeline(transaction=False) as pipe:
                 for stream, ids in acks.items():
                     pipe.xack(stream, GROUP, *ids)
+                    pipe.hdel(self._keys.stalls(self._keys.partition_of_key(stream)), *ids)
                 for partition, ids in forget.items():
                     pipe.hdel(self._keys.attempts(partition), *ids)
                 await pipe.execute()

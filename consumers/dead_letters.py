@@ -1,4 +1,4 @@
-"""Moving entries to the partition's dead-letter stream (``dead_letter_3.lua``)."""
+"""Moving entries to the partition's dead-letter stream (``dead_letter_4.lua``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ class DeadLetterKind:
 
     PERMANENT = "permanent"
     EXHAUSTED = "exhausted"
+    STALLED = "stalled"
+    """Its attempts were cut off mid-send (worker killed, out of memory, a crashing
+    deliverer) more than ``max_stalls`` times."""
     POISON = "poison"
 
 
@@ -31,7 +34,12 @@ class DeadLetters:
         partition = self._keys.partition_of_key(stream)
         now_ms = time.time_ns() // 1_000_000
         reply = await self._scripts.dead_letter(
-            keys=(stream, self._keys.dead_letter(partition), self._keys.attempts(partition)),
+            keys=(
+                stream,
+                self._keys.dead_letter(partition),
+                self._keys.attempts(partition),
+                self._keys.stalls(partition),
+            ),
             args=(GROUP, entry_id, error[:4000], kind, attempts, now_ms, self._consumer),
         )
         return reply is not None

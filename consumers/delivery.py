@@ -1,7 +1,9 @@
 """One delivery attempt and what follows from its outcome: ack, retry later, or dead-letter.
 
 Attempt counts live in Redis (``{ns:P}:attempts``: entry id -> "failed:next_ms") from the
-first failure on, so a new owner continues the count and honours the backoff.
+first failure on, so a new owner continues the count and honours the backoff. Each attempt
+is also marked as started before its request leaves (``StallMarks``), so one that never
+finishes, whatever killed its worker, is counted as a stall by the next owner.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from consumers.backoff import retry_delay
 from consumers.dead_letters import DeadLetterKind, DeadLetters
 from consumers.envelope import Envelope
 from consumers.metrics import WorkerMetrics
+from consumers.stall_marks import StallMarks
 from streams.deliverer import Deliverer, SendFencedError, send_fence
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
 from streams.keys import Keys
@@ -54,6 +57,7 @@ class DeliveryRunner:
         dead_letters: DeadLetters,
         metrics: WorkerMetrics,
         watchdog: AttemptWatchdog,
+        stall_marks: StallMarks,
     ) -> None:
         self._settings = settings
         self._client = client
@@ -65,31 +69,52 @@ class DeliveryRunner:
         self._metrics = metrics
         self._timeout = settings.send_timeout
         self._watchdog = watchdog
+        self._stall_marks = stall_marks
 
     async def __call__(self, envelope: Envelope) -> float | None:
-        now = time.monotonic()
-        if not envelope.state.may_send(now, self._timeout):
+        if not envelope.state.may_send(time.monotonic(), self._timeout):
             self._metrics.dropped_on_handover += 1
             return _FENCE_RETRY
         tenant = envelope.message.tenant
-        state, timeout = envelope.state, self._timeout
         self._metrics.started(tenant)
         try:
+            await self._stall_marks.started(envelope)
+        except REDIS_UNAVAILABLE as exc:
+            self._metrics.finished(tenant)
+            _log.warning("stall_mark_failed", message_id=envelope.message.id, error=str(exc))
+            return _REDIS_RETRY
+        try:
+            return await self._send_marked(envelope)
+        finally:
+            self._metrics.finished(tenant)
+
+    async def _send_marked(self, envelope: Envelope) -> float | None:
+        """One attempt whose stall mark is in Redis, and what follows from its outcome."""
+        state, timeout, watchdog = envelope.state, self._timeout, self._watchdog
+
+        def request_leaves() -> bool:
             # Checked again as the request leaves: a pause since the check above must not
-            # let stale work out after the lease may have passed to another worker.
-            with send_fence(lambda: state.may_send(time.monotonic(), timeout)):
+            # let stale work out after the lease may have passed to another worker. If it
+            # goes, the send timeout counts from here (see AttemptWatchdog).
+            if not state.may_send(time.monotonic(), timeout):
+                return False
+            watchdog.restart()
+            return True
+
+        try:
+            with send_fence(request_leaves):
                 await self._attempt(envelope)
         except SendFencedError:
             self._metrics.dropped_on_handover += 1
+            await self._unmark(envelope)
             return _FENCE_RETRY
         except ThrottledError as exc:
+            await self._unmark(envelope)
             return await self._throttled(envelope, exc)
         except PermanentDeliveryError as exc:
             return await self._dead_letter(envelope, exc.reason, DeadLetterKind.PERMANENT, 1)
         except Exception as exc:
             return await self._failed(envelope, exc)
-        finally:
-            self._metrics.finished(tenant)
         self._acknowledger.ack(envelope)
         self._metrics.delivered += 1
         return None
@@ -166,11 +191,26 @@ class DeliveryRunner:
         )
         return delay
 
-    async def _record_failure(self, envelope: Envelope, delay: float) -> None:
-        next_ms = time.time_ns() // 1_000_000 + round(delay * 1000)
-        key = self._keys.attempts(envelope.state.partition)
+    async def _unmark(self, envelope: Envelope) -> None:
         try:
-            await self._client.hset(key, envelope.entry_id, f"{envelope.failed_attempts}:{next_ms}")
+            await self._stall_marks.unmark(envelope)
+        except REDIS_UNAVAILABLE as exc:
+            # The mark stays: the next owner would count one stall too many.
+            _log.warning("stall_unmark_failed", message_id=envelope.message.id, error=str(exc))
+
+    async def _record_failure(self, envelope: Envelope, delay: float) -> None:
+        """The failed attempt's count and backoff, and its stall mark taken back, at once."""
+        next_ms = time.time_ns() // 1_000_000 + round(delay * 1000)
+        partition, entry_id = envelope.state.partition, envelope.entry_id
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.hset(
+                    self._keys.attempts(partition),
+                    entry_id,
+                    f"{envelope.failed_attempts}:{next_ms}",
+                )
+                pipe.hincrby(self._keys.stalls(partition), entry_id, -1)
+                await pipe.execute()
             envelope.had_failures = True
         except REDIS_UNAVAILABLE as exc:
             # The count is still kept here; only a crash before the next write loses it.

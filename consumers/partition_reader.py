@@ -2,7 +2,10 @@
 
 Reclaimed entries (XAUTOCLAIM from 0-0, min idle 0: the lease guarantees the earlier owner
 has stopped) all have lower ids than any unread entry, so per-conversation order holds
-across the hand-over. Entries that do not decode are dead-lettered on first sight.
+across the hand-over. A reclaimed entry brings its attempts record and its stall marks
+(attempts started and never finished, see stall_marks); one that stalled more than
+``max_stalls`` times is dead-lettered as ``stalled`` instead of being sent again. Entries
+that do not decode are dead-lettered on first sight.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import redis.exceptions
 import structlog
 from redis.asyncio import Redis
 
@@ -20,6 +22,7 @@ from consumers.conversation_scheduler import ConversationScheduler
 from consumers.dead_letters import DeadLetterKind, DeadLetters
 from consumers.envelope import Envelope, PartitionState
 from consumers.metrics import WorkerMetrics
+from consumers.stall_marks import stall_count
 from streams.codec import PoisonEntryError, decode_entry
 from streams.keys import GROUP, Keys
 from streams.redis_client import REDIS_UNAVAILABLE
@@ -28,7 +31,10 @@ __all__ = ("PartitionReader", "ensure_groups")
 
 _log = structlog.get_logger(__name__)
 RawEntry = tuple[bytes, dict[bytes, bytes] | None]
+Records = dict[bytes, tuple[bytes | None, bytes | None]]
+"""Entry id -> (attempts record, stall mark) of reclaimed entries."""
 _TRANSIENT_PAUSE = 0.2
+_NO_RECORDS: Records = {}
 
 
 async def ensure_groups(client: Redis, streams: Sequence[str]) -> None:
@@ -51,6 +57,7 @@ class PartitionReader:
         consumer: str,
         read_count: int,
         block_ms: int,
+        max_stalls: int,
         scheduler: ConversationScheduler,
         dead_letters: DeadLetters,
         metrics: WorkerMetrics,
@@ -60,6 +67,7 @@ class PartitionReader:
         self._consumer = consumer
         self._count = read_count
         self._block_ms = block_ms
+        self._max_stalls = max_stalls
         self._scheduler = scheduler
         self._dead_letters = dead_letters
         self._metrics = metrics
@@ -88,7 +96,7 @@ class PartitionReader:
                 await asyncio.sleep(_TRANSIENT_PAUSE)
                 continue
             for stream_name, entries in reply or ():
-                await self._feed(state, stream_name.decode(), entries, {})
+                await self._feed(state, stream_name.decode(), entries, _NO_RECORDS)
 
     async def _reclaim(self, state: PartitionState, stream: str) -> None:
         cursor: bytes | str = "0-0"
@@ -104,46 +112,65 @@ class PartitionReader:
             if gone:  # deleted from the stream while pending: nothing left to deliver
                 await self._client.xack(stream, GROUP, *gone)
             if live:
-                attempts: list[bytes | None] = await self._client.hmget(  # type: ignore[assignment]
-                    self._keys.attempts(state.partition), [entry_id for entry_id, _ in live]
-                )
-                await self._feed(
-                    state, stream, live, dict(zip([e for e, _ in live], attempts, strict=True))
-                )
+                records = await self._records(state.partition, [entry_id for entry_id, _ in live])
+                await self._feed(state, stream, live, records)
             if cursor in (b"0-0", "0-0"):
                 return
+
+    async def _records(self, partition: int, entry_ids: list[bytes]) -> Records:
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.hmget(self._keys.attempts(partition), entry_ids)
+            pipe.hmget(self._keys.stalls(partition), entry_ids)
+            attempts, stalls = await pipe.execute()
+        return dict(zip(entry_ids, zip(attempts, stalls, strict=True), strict=True))
 
     async def _feed(
         self,
         state: PartitionState,
         stream: str,
         entries: Sequence[RawEntry],
-        attempts: dict[bytes, bytes | None],
+        records: Records,
     ) -> None:
         scheduler = self._scheduler
         for entry_id, fields in entries:
             try:
                 message = decode_entry(fields or {})
             except PoisonEntryError as exc:
-                await self._poison(stream, entry_id, str(exc))
+                await self._give_up(stream, entry_id, str(exc), DeadLetterKind.POISON, 0)
                 continue
             envelope = Envelope(state, stream, entry_id, message)
-            record = attempts.get(entry_id)
-            if record:
-                _apply_attempts_record(envelope, record)
+            attempts, mark = records.get(entry_id, (None, None))
+            if attempts:
+                _apply_attempts_record(envelope, attempts)
+            stalls = stall_count(mark)
+            if stalls > self._max_stalls:
+                error = (
+                    f"stalled {stalls} times (attempts started and never finished: the worker "
+                    f"died or was stopped mid-send); max_stalls is {self._max_stalls}"
+                )
+                kind, failed = DeadLetterKind.STALLED, envelope.failed_attempts
+                await self._give_up(stream, entry_id, error, kind, failed)
+                continue
             scheduler.add(envelope)
 
-    async def _poison(self, stream: str, entry_id: bytes, error: str) -> None:
+    async def _give_up(
+        self, stream: str, entry_id: bytes, error: str, kind: str, attempts: int
+    ) -> None:
+        """Dead-letter an entry that must not be sent (poison, or stalled too often)."""
         try:
             moved = await self._dead_letters.move(
-                stream, entry_id, error=error, kind=DeadLetterKind.POISON, attempts=0
+                stream, entry_id, error=error, kind=kind, attempts=attempts
             )
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            _log.warning("poison_dead_letter_failed", entry_id=entry_id.decode(), error=str(exc))
+        except REDIS_UNAVAILABLE as exc:
+            _log.warning(
+                "dead_letter_failed", entry_id=entry_id.decode(), kind=kind, error=str(exc)
+            )
             return  # still pending: the next owner or reclaim sees it again
         if moved:
             self._metrics.dead_lettered += 1
-        _log.warning("poison_entry", stream=stream, entry_id=entry_id.decode(), error=error)
+        _log.warning(
+            "dead_lettered", stream=stream, entry_id=entry_id.decode(), kind=kind, error=error
+        )
 
 
 def _apply_attempts_record(envelope: Envelope, record: bytes) -> None:

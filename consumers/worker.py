@@ -37,6 +37,7 @@ from consumers.partition_reader import PartitionReader
 from consumers.pause_state import PauseState
 from consumers.schedule_firing import ScheduleFiring
 from consumers.send_gate import SendGate
+from consumers.stall_marks import StallMarks
 from consumers.stream_maintenance import StreamMaintenance
 from consumers.systemd_notify import notify
 from consumers.task_cancel import cancel_and_wait
@@ -100,6 +101,7 @@ class Worker:
             dead_letters=dead_letters,
             metrics=self.metrics,
             watchdog=self.watchdog,
+            stall_marks=StallMarks(client, scripts, keys),
         )
         self.scheduler = ConversationScheduler(
             runner,
@@ -113,6 +115,7 @@ class Worker:
             consumer=self.worker_id,
             read_count=settings.read_count,
             block_ms=max(10, min(1000, round(settings.lease_renew_interval * 500))),
+            max_stalls=settings.max_stalls,
             scheduler=self.scheduler,
             dead_letters=dead_letters,
             metrics=self.metrics,
@@ -172,7 +175,9 @@ class Worker:
 
     async def _drain_partition(self, state: PartitionState) -> None:
         self._drop_partition(state)
-        deadline = time.monotonic() + self.settings.send_timeout + 1
+        # An attempt lasts at most two send timeouts: one to get a connection, one for the
+        # request from the moment it left (see AttemptWatchdog).
+        deadline = time.monotonic() + 2 * self.settings.send_timeout + 1
         while state.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         await self.acknowledger.drain()

@@ -16,6 +16,7 @@ import structlog
 
 from consumers.deliverer_factory import build_deliverer
 from consumers.worker import Worker
+from ops.early_signals import EarlySignals
 from streams.redis_client import create_client
 from streams.settings import Settings
 
@@ -24,7 +25,7 @@ __all__ = ("run_worker",)
 _log = structlog.get_logger(__name__)
 
 
-async def _serve(settings: Settings, burst: bool) -> int:
+async def _serve(settings: Settings, burst: bool, early: EarlySignals | None) -> int:
     client = create_client(settings)
     deliverer = build_deliverer(settings, client)
     worker = Worker(deliverer, settings, client=client, burst=burst)
@@ -44,6 +45,8 @@ async def _serve(settings: Settings, burst: bool) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     loop.add_signal_handler(signal.SIGUSR1, _dump_state, worker)
+    for signum in early.received if early is not None else ():
+        on_signal(signum)
     try:
         await worker.run()
     finally:
@@ -71,10 +74,13 @@ def _tune_gc() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-def run_worker(settings: Settings, *, burst: bool = False) -> int:
-    """Run a worker in this process; returns the exit code."""
+def run_worker(
+    settings: Settings, *, burst: bool = False, early: EarlySignals | None = None
+) -> int:
+    """Run a worker in this process; returns the exit code. ``early`` holds stop signals
+    caught while the process was starting (they stop the worker as soon as it can)."""
     _tune_gc()
     try:
-        return asyncio.run(_serve(settings, burst))
+        return asyncio.run(_serve(settings, burst, early))
     except asyncio.CancelledError:
         return 130

@@ -31,7 +31,7 @@ def enqueue_command(keys: Keys, prepared: PreparedMessage, dedup_window_ms: int)
     blob = encode_message(message)
     if message.dedup_key is None and prepared.due_ms == 0:
         return EnqueueCommand(message.id, False, (stream,), ("*", ENTRY_FIELD, blob))
-    dedup_key = keys.dedup(partition, message.dedup_key or "")
+    dedup_key = keys.dedup(message.tenant, message.conversation, message.dedup_key or "")
     script_keys = (stream, dedup_key, keys.delayed(partition), keys.delayed_data(partition))
     window = dedup_window_ms if message.dedup_key is not None else 0
     args = (message.id, blob, window, prepared.due_ms, message.priority.value)

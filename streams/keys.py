@@ -8,8 +8,14 @@ only ever used by single-key commands.
     {ns:P}:dlq                     dead-letter stream
     {ns:P}:delayed                 sorted set: message id -> due time (ms)
     {ns:P}:delayed:data            hash: message id -> "<priority>:<encoded message>"
-    {ns:P}:dedup:<key>             string: first message id, expires after the window
+    {ns:P}:dedup:<lt>.<lc>:<t>:<c>:<key>
+                                   string: first message id sent with dedup key <key> in
+                                   conversation <c> of tenant <t> (<lt>, <lc>: their lengths,
+                                   so no tenant or conversation can pose as another); expires
+                                   after the window
     {ns:P}:attempts                hash: stream entry id -> failed attempts so far
+    {ns:P}:stalls                  hash: stream entry id -> attempts started and never seen
+                                   to finish (+1 while one is in flight)
     {ns:P}:lease                   string: owning worker's lease token, with a TTL
     ns:workers                     sorted set: worker id -> heartbeat expiry (ms)
     ns:meta                        hash: partitions (fixed per namespace)
@@ -86,8 +92,13 @@ class Keys:
     def delayed_data(self, partition: int) -> str:
         return f"{self._tag(partition)}:delayed:data"
 
-    def dedup(self, partition: int, dedup_key: str) -> str:
-        return f"{self._tag(partition)}:dedup:{dedup_key}"
+    def dedup(self, tenant: str, conversation: str, dedup_key: str) -> str:
+        """A dedup key's scope is its (tenant, conversation): the key lives in that
+        conversation's partition, so a wider scope could not be checked atomically with the
+        write, and a narrower one (the partition) let one tenant's key suppress another's."""
+        partition = self.partition_of(tenant, conversation)
+        scope = f"{len(tenant)}.{len(conversation)}:{tenant}:{conversation}"
+        return f"{self._tag(partition)}:dedup:{scope}:{dedup_key}"
 
     def schedules(self, partition: int) -> str:
         return f"{self._tag(partition)}:schedules"
@@ -101,6 +112,9 @@ class Keys:
 
     def attempts(self, partition: int) -> str:
         return f"{self._tag(partition)}:attempts"
+
+    def stalls(self, partition: int) -> str:
+        return f"{self._tag(partition)}:stalls"
 
     def lease(self, partition: int) -> str:
         return f"{self._tag(partition)}:lease"

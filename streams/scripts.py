@@ -29,6 +29,7 @@ class Scripts:
         "lease_release",
         "lease_renew",
         "lease_round",
+        "mark_started",
         "promote_due",
     )
 
@@ -36,9 +37,10 @@ class Scripts:
         self.enqueue: AsyncScript = client.register_script(
             script_source("enqueue_with_dedup_or_delay_4")
         )
-        self.dead_letter: AsyncScript = client.register_script(script_source("dead_letter_3"))
+        self.dead_letter: AsyncScript = client.register_script(script_source("dead_letter_4"))
         self.promote_due: AsyncScript = client.register_script(script_source("promote_due_5"))
         self.lease_renew: AsyncScript = client.register_script(script_source("lease_renew_1"))
         self.lease_release: AsyncScript = client.register_script(script_source("lease_release_1"))
         self.lease_round: AsyncScript = client.register_script(script_source("lease_round"))
         self.fire_schedule: AsyncScript = client.register_script(script_source("fire_schedule_3"))
+        self.mark_started: AsyncScript = client.register_script(script_source("mark_started_1"))

@@ -31,6 +31,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_payload_bytes: int = 64 * 1024
     dedup_window: float = 300.0
     max_attempts: int = 3
+    max_stalls: int = 2
+    """Times a message may be recovered after an attempt that started and never finished
+    (its worker died or was cut off mid-send); one more and it is dead-lettered as
+    ``stalled``. Counted apart from ``max_attempts``, so a worker crash unrelated to the
+    message does not spend its retries (BullMQ's ``maxStalledCount``)."""
     backoff_base: float = 2.0
     backoff_max: float = 300.0
     concurrency: int = 64
@@ -66,6 +71,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         _check_positive_int("partitions", self.partitions, maximum=16384)
         _check_positive_int("max_payload_bytes", self.max_payload_bytes, maximum=16 * 1024 * 1024)
         _check_positive_int("max_attempts", self.max_attempts, maximum=1000)
+        if isinstance(self.max_stalls, bool) or not 0 <= self.max_stalls <= 1000:
+            raise ConfigurationError(f"max_stalls must be 0 to 1000, got {self.max_stalls!r}")
         _check_positive_int("concurrency", self.concurrency, maximum=100_000)
         _check_positive_int("read_count", self.read_count, maximum=100_000)
         _check_positive_int("read_ahead", self.read_ahead, maximum=1_000_000)
@@ -191,6 +198,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "RELAYQ_MAX_PAYLOAD_BYTES": ("max_payload_bytes", _integer, "largest payload, as JSON"),
     "RELAYQ_DEDUP_WINDOW_SECONDS": ("dedup_window", _seconds, "how long a dedup key holds"),
     "RELAYQ_MAX_ATTEMPTS": ("max_attempts", _integer, "delivery attempts before the DLQ"),
+    "RELAYQ_MAX_STALLS": ("max_stalls", _integer, "stalls survived before the DLQ"),
     "RELAYQ_BACKOFF_BASE_SECONDS": ("backoff_base", _seconds, "first retry delay"),
     "RELAYQ_BACKOFF_MAX_SECONDS": ("backoff_max", _seconds, "longest retry delay"),
     "RELAYQ_CONCURRENCY": ("concurrency", _integer, "deliveries in flight per worker"),

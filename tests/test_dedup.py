@@ -25,7 +25,7 @@ async def test_same_key_within_the_window_is_one_message(
     settings: Settings, redis_client: redis.Redis, keys: Keys
 ) -> None:
     settings = settings.replace(dedup_window=WINDOW)
-    dedup_key = keys.dedup(keys.partition_of("acme", "c-1"), "order-42")
+    dedup_key = keys.dedup("acme", "c-1", "order-42")
     async with Producer(settings) as producer:
         first = await producer.send(**MESSAGE, dedup_key="order-42")
         again = await producer.send(**MESSAGE, dedup_key="order-42")
@@ -48,7 +48,7 @@ def test_sync_producer_dedups_too(
     settings: Settings, redis_client: redis.Redis, keys: Keys
 ) -> None:
     settings = settings.replace(dedup_window=WINDOW)
-    dedup_key = keys.dedup(keys.partition_of("acme", "c-1"), "k")
+    dedup_key = keys.dedup("acme", "c-1", "k")
     with SyncProducer(settings) as producer:
         first = producer.send(**MESSAGE, dedup_key="k")
         assert producer.send(**MESSAGE, dedup_key="k") == first
@@ -89,3 +89,43 @@ async def test_dedup_holds_for_delayed_messages(
     delayed: Any = redis_client.zrange(keys.delayed(partition), 0, -1)
     assert delayed == [first.encode()]
     assert stream_length(redis_client, keys) == 0
+
+
+def _same_partition_conversation(keys: Keys, tenant: str, other_tenant: str) -> str:
+    """A conversation of ``other_tenant`` in the partition of ``tenant``'s "c-1"."""
+    partition = keys.partition_of(tenant, "c-1")
+    return next(
+        f"c-{n}" for n in range(2, 10_000) if keys.partition_of(other_tenant, f"c-{n}") == partition
+    )
+
+
+async def test_one_tenants_key_never_suppresses_another_tenants_message(
+    settings: Settings, redis_client: redis.Redis, keys: Keys
+) -> None:
+    """The same dedup key in two tenants whose conversations share a partition: two
+    messages (the key was once scoped by partition, and B's message was silently dropped)."""
+    b_conversation = _same_partition_conversation(keys, "acme", "globex")
+    b_message = {**MESSAGE, "tenant": "globex", "conversation": b_conversation}
+    async with Producer(settings) as producer:
+        a_id = await producer.send(**MESSAGE, dedup_key="welcome")
+        b_id = await producer.send(**b_message, dedup_key="welcome")
+        b_again = await producer.send(**b_message, dedup_key="welcome")
+    assert b_id != a_id
+    assert b_again == b_id
+    assert stream_length(redis_client, keys) == 2
+
+
+async def test_a_dedup_key_is_scoped_by_conversation(
+    settings: Settings, redis_client: redis.Redis, keys: Keys
+) -> None:
+    """Within a tenant the scope is the conversation, wherever conversations hash to."""
+    same_partition = _same_partition_conversation(keys, "acme", "acme")
+    async with Producer(settings) as producer:
+        first = await producer.send(**MESSAGE, dedup_key="k")
+        other = await producer.send(**{**MESSAGE, "conversation": same_partition}, dedup_key="k")
+        # A tenant and conversation that concatenate alike are still different scopes.
+        split = await producer.send(
+            **{**MESSAGE, "tenant": "acmec", "conversation": "-1"}, dedup_key="k"
+        )
+    assert len({first, other, split}) == 3
+    assert stream_length(redis_client, keys) == 3

@@ -11,7 +11,7 @@ import redis
 
 from consumers.worker import Worker
 from producers import Producer
-from streams.deliverer import DeliveryResult
+from streams.deliverer import DeliveryResult, check_send_allowed
 from streams.keys import Keys
 from streams.message import Message
 from streams.settings import Settings
@@ -68,3 +68,76 @@ def test_an_attempt_past_the_send_timeout_times_out_and_is_dead_lettered(
     (letter,) = dead_letters(redis_client, keys)
     assert b"no answer within 0.5s" in letter["error"]
     assert letter["attempts"] == b"2"
+
+
+class _SlowToConnect:
+    """Takes 0.6 send timeouts before the request leaves (a pooled connection or a connect
+    was waited for), then the provider answers 0.6 send timeouts later."""
+
+    def __init__(self, send_timeout: float) -> None:
+        self.send_timeout = send_timeout
+        self.starts = 0
+        self.delivered: list[str] = []
+
+    async def deliver(self, message: Message) -> DeliveryResult:
+        self.starts += 1
+        await asyncio.sleep(0.6 * self.send_timeout)
+        check_send_allowed()  # the request leaves the process now
+        await asyncio.sleep(0.6 * self.send_timeout)
+        self.delivered.append(message.id)
+        return DeliveryResult()
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _AnsweredWhileTheLoopIsBusy:
+    """The provider answers at 0.5 send timeouts, but from 0.2 to 1.2 send timeouts the
+    event loop is busy elsewhere (a blocking callback, as on a cold start on 2 cores)."""
+
+    def __init__(self, send_timeout: float) -> None:
+        self.send_timeout = send_timeout
+        self.starts = 0
+        self.delivered: list[str] = []
+
+    async def deliver(self, message: Message) -> DeliveryResult:
+        self.starts += 1
+        loop, timeout = asyncio.get_running_loop(), self.send_timeout
+        answer: asyncio.Future[None] = loop.create_future()
+        loop.call_later(0.5 * timeout, answer.set_result, None)
+        loop.call_later(0.2 * timeout, time.sleep, 1.0 * timeout)
+        await answer
+        self.delivered.append(message.id)
+        return DeliveryResult()
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _deliver_one(
+    settings: Settings, deliverer: _SlowToConnect | _AnsweredWhileTheLoopIsBusy
+) -> str:
+    async with Producer(settings) as producer:
+        message_id = await producer.send(tenant="t", conversation="a", recipient="r", payload={})
+    await asyncio.wait_for(Worker(deliverer, settings, burst=True).run(), timeout=30)
+    return message_id
+
+
+def test_the_send_timeout_counts_from_when_the_request_leaves(settings: Settings) -> None:
+    """1.2 send timeouts in all, but only 0.6 after the request left: not a timeout (it
+    was one, and the provider got the message a second time on the retry)."""
+    settings = settings.replace(send_timeout=0.5, max_attempts=3)
+    deliverer = _SlowToConnect(settings.send_timeout)
+    message_id = asyncio.run(_deliver_one(settings, deliverer))
+    assert deliverer.delivered == [message_id]
+    assert deliverer.starts == 1
+
+
+def test_an_answer_that_came_while_the_loop_was_busy_is_not_cut_off(
+    settings: Settings,
+) -> None:
+    settings = settings.replace(send_timeout=0.5, max_attempts=3)
+    deliverer = _AnsweredWhileTheLoopIsBusy(settings.send_timeout)
+    message_id = asyncio.run(_deliver_one(settings, deliverer))
+    assert deliverer.delivered == [message_id]
+    assert deliverer.starts == 1

@@ -119,3 +119,22 @@ def test_sigterm_finishes_in_flight_releases_leases_and_hands_over(
         message="everything acknowledged",
     )
     assert worker_b.alive()
+
+
+def test_sigterm_while_the_worker_starts_up_is_a_clean_stop(
+    settings: Settings,
+    keys: Keys,
+    redis_client: redis.Redis,
+    make_provider: ProviderFactory,
+    workers: WorkerPool,
+) -> None:
+    """A SIGTERM during start-up (imports take most of a second on a loaded machine) stops
+    the worker as soon as it can, exit 0; it used to kill it with the default action (-15)."""
+    provider = make_provider()
+    for delay in (0.3, 0.6, 0.9):
+        worker = workers.start(provider.url)
+        time.sleep(delay)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0, f"SIGTERM after {delay}s: {worker.log_tail()}"
+    assert live_workers(redis_client, keys) == []
+    assert set(lease_tokens(redis_client, keys).values()) == {None}

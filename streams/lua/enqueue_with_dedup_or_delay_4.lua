@@ -1,7 +1,7 @@
 -- Enqueue one message, optionally deduplicated and/or delayed, atomically.
 --
 -- KEYS[1] stream of the message's partition and priority
--- KEYS[2] dedup key of the partition ("{ns:P}:dedup:<key>"), used when ARGV[3] > 0
+-- KEYS[2] dedup key of the message's (tenant, conversation) (Keys.dedup), used when ARGV[3] > 0
 -- KEYS[3] delayed sorted set of the partition
 -- KEYS[4] delayed data hash of the partition
 -- ARGV[1] message id

@@ -3,10 +3,11 @@
 -- KEYS[1] origin stream
 -- KEYS[2] dead-letter stream of the same partition
 -- KEYS[3] attempts hash of the partition
+-- KEYS[4] stalls hash of the partition
 -- ARGV[1] consumer group
 -- ARGV[2] origin entry id
 -- ARGV[3] error text
--- ARGV[4] error kind (permanent | exhausted | poison | ...)
+-- ARGV[4] error kind (permanent | exhausted | stalled | poison)
 -- ARGV[5] attempts made
 -- ARGV[6] failure time in Unix ms
 -- ARGV[7] consumer (worker) that gave up
@@ -37,4 +38,5 @@ end
 local dlq_id = redis.call('XADD', KEYS[2], '*', unpack(fields))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
+redis.call('HDEL', KEYS[4], ARGV[2])
 return dlq_id

@@ -1,0 +1,103 @@
+"""Stall marks: every delivery attempt is counted in Redis before its request leaves.
+
+An attempt that starts and never finishes (its worker was killed, ran out of memory, hit a
+crashing deliverer, or was cut off by shutdown mid-send) leaves its mark in
+``{ns:P}:stalls``; the next owner reads the marks of the entries it reclaims, and each one
+is a stall. A finished attempt takes its mark back: with its acknowledgement (HDEL, in the
+Acknowledger's pipeline), with its failure record (HINCRBY -1, see DeliveryRunner), in the
+dead-letter script (HDEL), or through ``unmark`` when it ended with no outcome (throttled,
+held back by the fence).
+
+The group's delivery counter in the PEL is no substitute: XAUTOCLAIM bumps it for every
+pending entry, including the read-ahead a worker held and never started, so a few clean
+hand-overs would dead-letter messages that were never tried.
+
+Marks are batched: the attempts that start in one event-loop turn share one pipelined
+script call per partition, and each waits for it, so no request leaves unmarked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+import redis.exceptions
+from redis.asyncio import Redis
+
+from consumers.envelope import Envelope
+from streams.keys import Keys
+from streams.scripts import Scripts
+
+__all__ = ("StallMarks", "stall_count")
+
+
+def stall_count(mark: bytes | None) -> int:
+    """Stalls recorded for an entry that nobody is sending now (its owner just changed)."""
+    try:
+        return max(0, int(mark or 0))
+    except ValueError:
+        return 0
+
+
+class StallMarks:
+    def __init__(self, client: Redis, scripts: Scripts, keys: Keys) -> None:
+        self._client = client
+        self._script = scripts.mark_started
+        self._keys = keys
+        self._batch: defaultdict[int, list[bytes]] | None = None
+        self._written: asyncio.Future[None] | None = None
+        self._writing: set[asyncio.Task[None]] = set()
+
+    async def started(self, envelope: Envelope) -> None:
+        """Return once ``envelope``'s attempt is counted in Redis; raises what Redis raised."""
+        if self._batch is None or self._written is None:
+            loop = asyncio.get_running_loop()
+            self._batch, self._written = defaultdict(list), loop.create_future()
+            loop.call_soon(self._write_batch)
+        self._batch[envelope.state.partition].append(envelope.entry_id)
+        await self._written
+
+    async def unmark(self, envelope: Envelope) -> None:
+        """The attempt ended without reaching the provider, or without an outcome to record."""
+        await self._client.hincrby(
+            self._keys.stalls(envelope.state.partition), envelope.entry_id, -1
+        )
+
+    def _write_batch(self) -> None:
+        batch, written = self._batch, self._written
+        self._batch = self._written = None
+        assert batch is not None and written is not None
+        task = asyncio.get_running_loop().create_task(self._write(batch))
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+        task.add_done_callback(lambda done: _settle(written, done))
+
+    async def _write(self, batch: dict[int, list[bytes]]) -> None:
+        keys, sha = self._keys, self._script.sha
+        async with self._client.pipeline(transaction=False) as pipe:
+            for partition, ids in batch.items():
+                pipe.evalsha(sha, 1, keys.stalls(partition), *ids)
+            replies = await pipe.execute(raise_on_error=False)
+        missing = [
+            partition
+            for partition, reply in zip(batch, replies, strict=True)
+            if isinstance(reply, redis.exceptions.NoScriptError)
+        ]
+        for reply in replies:
+            if isinstance(reply, Exception) and not isinstance(
+                reply, redis.exceptions.NoScriptError
+            ):
+                raise reply
+        for partition in missing:  # Redis restarted or flushed its scripts: load, once
+            await self._script(keys=(keys.stalls(partition),), args=batch[partition])
+
+
+def _settle(written: asyncio.Future[None], done: asyncio.Task[None]) -> None:
+    if written.done():
+        return
+    if done.cancelled():
+        written.cancel()
+    elif (error := done.exception()) is not None:
+        written.set_exception(error)
+    else:
+        written.set_result(None)
