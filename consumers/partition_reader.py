@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import redis.exceptions
 import structlog
 from redis.asyncio import Redis
 
@@ -25,7 +26,7 @@ from consumers.metrics import WorkerMetrics
 from consumers.stall_marks import stall_count
 from streams.codec import PoisonEntryError, decode_entry
 from streams.keys import GROUP, Keys
-from streams.redis_client import REDIS_UNAVAILABLE
+from streams.redis_client import REDIS_UNAVAILABLE, check_partitions
 
 __all__ = ("PartitionReader", "ensure_groups")
 
@@ -35,6 +36,10 @@ Records = dict[bytes, tuple[bytes | None, bytes | None]]
 """Entry id -> (attempts record, stall mark) of reclaimed entries."""
 _TRANSIENT_PAUSE = 0.2
 _NO_RECORDS: Records = {}
+_GROUP_GONE = ("NOGROUP", "UNBLOCKED")
+"""Errors of a read whose stream or group was deleted (before it, or while it blocked)."""
+_RECLAIMED = "done"
+"""A reclaim cursor past the last pending entry (XAUTOCLAIM answered 0-0)."""
 
 
 async def ensure_groups(client: Redis, streams: Sequence[str]) -> None:
@@ -75,9 +80,7 @@ class PartitionReader:
     async def run(self, state: PartitionState) -> None:
         """Read the partition until cancelled or the state goes inactive."""
         streams = self._keys.streams(state.partition)
-        await ensure_groups(self._client, streams)
-        for stream in streams:
-            await self._reclaim(state, stream)
+        await self._take_over(state, streams)
         cursors = dict.fromkeys(streams, ">")
         while await self._scheduler.wait_for_room(state):
             try:
@@ -95,14 +98,58 @@ class PartitionReader:
                 _log.warning("partition_read_failed", partition=state.partition, error=str(exc))
                 await asyncio.sleep(_TRANSIENT_PAUSE)
                 continue
+            except redis.exceptions.ResponseError as exc:
+                if not str(exc).startswith(_GROUP_GONE):
+                    raise
+                await self._recreate_groups(state, streams, str(exc))
+                continue
             for stream_name, entries in reply or ():
                 await self._feed(state, stream_name.decode(), entries, _NO_RECORDS)
 
-    async def _reclaim(self, state: PartitionState, stream: str) -> None:
-        cursor: bytes | str = "0-0"
+    async def _take_over(self, state: PartitionState, streams: Sequence[str]) -> None:
+        """Create missing groups (and the namespace's partition count, should Redis have
+        lost it) and queue what earlier owners left pending, retrying while Redis is away;
+        a retry resumes each reclaim where it stopped (nothing is fed twice)."""
+        reclaimed: dict[str, bytes | str] = dict.fromkeys(streams, "0-0")
         while state.active:
+            try:
+                await check_partitions(self._client, self._keys)
+                await ensure_groups(self._client, streams)
+                for stream in streams:
+                    await self._reclaim(state, stream, reclaimed)
+                return
+            except REDIS_UNAVAILABLE as exc:
+                _log.warning(
+                    "partition_take_over_failed", partition=state.partition, error=str(exc)
+                )
+                await asyncio.sleep(_TRANSIENT_PAUSE)
+
+    async def _recreate_groups(
+        self, state: PartitionState, streams: Sequence[str], error: str
+    ) -> None:
+        """The group is gone: Redis lost its data (restarted without persistence, flushed).
+        What was queued is lost with it; recreate the groups and the namespace's record of
+        its partition count, and read on."""
+        _log.warning(
+            "consumer_group_missing",
+            partition=state.partition,
+            error=error,
+            hint="Redis lost its data (restarted without persistence?); groups recreated",
+        )
+        try:
+            await check_partitions(self._client, self._keys)
+            await ensure_groups(self._client, streams)
+        except REDIS_UNAVAILABLE:
+            await asyncio.sleep(_TRANSIENT_PAUSE)
+
+    async def _reclaim(
+        self, state: PartitionState, stream: str, reclaimed: dict[str, bytes | str]
+    ) -> None:
+        """XAUTOCLAIM ``stream`` from ``reclaimed[stream]`` on, advancing it past each batch
+        once the batch is queued."""
+        while state.active and reclaimed[stream] != _RECLAIMED:
             reply: list[Any] = await self._client.xautoclaim(
-                stream, GROUP, self._consumer, 0, start_id=cursor, count=self._count
+                stream, GROUP, self._consumer, 0, start_id=reclaimed[stream], count=self._count
             )
             cursor, entries = reply[0], reply[1]
             live = [(entry_id, fields) for entry_id, fields in entries if fields is not None]
@@ -114,8 +161,7 @@ class PartitionReader:
             if live:
                 records = await self._records(state.partition, [entry_id for entry_id, _ in live])
                 await self._feed(state, stream, live, records)
-            if cursor in (b"0-0", "0-0"):
-                return
+            reclaimed[stream] = _RECLAIMED if cursor in (b"0-0", "0-0") else cursor
 
     async def _records(self, partition: int, entry_ids: list[bytes]) -> Records:
         async with self._client.pipeline(transaction=False) as pipe:
