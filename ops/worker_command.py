@@ -45,8 +45,8 @@ async def _serve(settings: Settings, burst: bool, early: EarlySignals | None) ->
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     loop.add_signal_handler(signal.SIGUSR1, _dump_state, worker)
-    for signum in early.received if early is not None else ():
-        on_signal(signum)
+    for caught in early.received if early is not None else ():
+        on_signal(caught)
     try:
         await worker.run()
     finally:
