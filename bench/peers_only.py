@@ -22,6 +22,7 @@ from pathlib import Path
 import msgspec
 import redis
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bench.ceilings import CeilingResult, run_ceilings
@@ -83,7 +84,8 @@ def run(
                 with console.status("ceilings: redis-benchmark and redis.asyncio loops"):
                     ceiling_results = run_ceilings(server.url, server.port, quick=quick)
                 for c in ceiling_results:
-                    console.log(f"ceiling {c.name}: {c.rate:,.0f} {c.unit}")
+                    measured = f"{c.failure}, {c.why}" if c.failure else f"{c.rate:,.0f} {c.unit}"
+                    console.log(f"ceiling {c.name}: {escape(measured)}")
             for name in peers:
                 for mode in modes:
                     label = f"{name} ({mode} concurrency): enqueue {n:,} then drain"
@@ -91,7 +93,7 @@ def run(
                         result = run_peer(name, server.url, n, mode, budget)  # type: ignore[arg-type]
                     peer_results.append(result)
                     console.log(
-                        f"{name} {mode}: {_status(result)}, {result.processed:,}/"
+                        f"{name} {mode}: {result.status}, {result.processed:,}/"
                         f"{result.enqueued:,} at {result.process_rate:,.0f} msgs/s "
                         f"({result.wall_s:.1f} s)"
                     )
@@ -110,14 +112,6 @@ def run(
     )
 
 
-def _status(result: PeerResult) -> str:
-    if result.error:
-        return "error"
-    if result.partial:
-        return "partial"
-    return "ok"
-
-
 def _rate(value: float | None) -> str:
     return "-" if not value else f"{value:,.0f}"
 
@@ -127,6 +121,9 @@ def ceilings_table(results: Sequence[CeilingResult]) -> Table:
     for column in ("ceiling", "rate", "unit", "n", "s"):
         table.add_column(column, justify="left" if column in ("ceiling", "unit") else "right")
     for c in results:
+        if c.failure:
+            table.add_row(f"{c.name}: {c.failure}, {escape(c.why)}", "-", c.unit, "-", "-")
+            continue
         name = c.name + (" (partial)" if c.partial else "")
         table.add_row(name, _rate(c.rate), c.unit, f"{c.n:,}", f"{c.seconds:.2f}")
     return table
@@ -144,11 +141,9 @@ def peers_table(results: Sequence[PeerResult], consume_ceiling: float | None = N
         share = "-"
         if consume_ceiling and r.process_rate:
             share = f"{r.process_rate / consume_ceiling:.1%}"
-        status = _status(r)
-        if r.error:
-            status = f"error: {r.error.strip().splitlines()[-1][:40]}"
+        status = f"{r.status}: {escape(r.why)}" if r.why else r.status
         table.add_row(
-            r.peer, f"{r.mode} ({r.concurrency})", _rate(r.enqueue_rate),
+            r.peer, r.setting, _rate(r.enqueue_rate),
             _rate(r.bulk_enqueue_rate), f"{r.processed:,}/{r.enqueued:,}",
             _rate(r.process_rate), share, f"{r.startup_s:.1f}", status,
             "none" if r.ordering == ORDERING_NOTE else r.ordering,

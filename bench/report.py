@@ -8,8 +8,9 @@ from typing import Any
 
 import msgspec
 
-from bench.formatting import cell_text
+from bench.formatting import scenario_grid
 from bench.machine import Machine
+from bench.peers.harness import PeerResult
 from bench.results import ScenarioResult
 from bench.targets import Target, evaluate
 
@@ -62,18 +63,22 @@ def _targets(targets: list[Target]) -> list[str]:
                   [[t.name, t.goal, t.measured, mark[t.met]] for t in targets])  # fmt: skip
 
 
+def _bold(text: str) -> str:
+    return f"**{text}**"
+
+
 def _scenario(result: ScenarioResult) -> list[str]:
     lines = [f"## {result.title}", "", result.description, ""]
     if result.rows:
-        rows = [[row, *(cell_text(result.cells[row].get(c)) for c in result.columns)]
-                for row in result.rows]  # fmt: skip
-        lines += [*_table(["", *result.columns], rows), ""]
+        columns, rows = scenario_grid(result, _bold)
+        lines += [*_table(["", *columns], rows), ""]
         runs = "run" if result.runs == 1 else f"runs: median (min-max) of {result.runs}"
         lines += [f"{runs}; {result.seconds:.0f} s.", ""]
     failed = [c for c in result.checks if not c.ok]
     if result.checks:
         lines.append(f"Checks: {len(result.checks) - len(failed)}/{len(result.checks)} passed.")
         lines += [f"- **FAILED** {c.name}: {c.detail}" for c in failed] + [""]
+    lines += [f"- {_bold(f.status)} {f.row}: {f.reason}" for f in result.failures]
     lines += [f"- {note}" for note in result.notes]
     lines += [f"- **error**: {error}" for error in result.errors]
     return [*lines, ""]
@@ -83,20 +88,20 @@ def _peer_setups(result: ScenarioResult) -> list[str]:
     details: Any = result.extra.get("peers") or []
     rows, seen = [], set()
     for d in details:
-        key = (d["peer"], d["mode"])
+        peer = msgspec.convert(d, PeerResult)
+        key = (peer.peer, peer.mode)
         if key in seen:
             continue
         seen.add(key)
-        status = "error" if d.get("error") else "partial" if d.get("partial") else "ok"
         rows.append(
             [
-                d["peer"],
-                d["version"],
-                f"{d['mode']} ({d['concurrency']})",
-                d["worker"],
-                d.get("bulk_api") or "none",
-                status,
-                f"{d.get('startup_s', 0):.1f}",
+                peer.peer,
+                peer.version,
+                peer.setting,
+                peer.worker,
+                peer.bulk_api or "none",
+                peer.status,
+                f"{peer.startup_s:.1f}",
             ]
         )
     header = ["peer", "version", "mode", "worker", "bulk API", "status", "startup s"]

@@ -110,7 +110,7 @@ def run(options: RunOptions, console: Console) -> Report:
             for scenario in scenarios:
                 result = _run_scenario(scenario, ctx, progress, task, console)
                 results.append(result)
-                status = "ok" if result.ok else "[red]check failed or error[/red]"
+                status = "ok" if result.ok else "[red]check failed, row not measured or error[/red]"
                 console.log(
                     f"{scenario.name}: {result.runs} run(s), {result.seconds:.0f} s, {status}"
                 )

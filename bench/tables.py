@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from bench.formatting import cell_text
+from bench.formatting import scenario_grid
 from bench.report import Report
 from bench.results import ScenarioResult
 from bench.targets import evaluate
@@ -13,14 +14,19 @@ from bench.targets import evaluate
 __all__ = ("print_report",)
 
 
+def _red(text: str) -> str:
+    return f"[red]{text}[/red]"
+
+
 def _scenario_table(result: ScenarioResult) -> Table:
     runs = "" if result.runs < 2 else f" - median (min-max) of {result.runs} runs"
     table = Table(title=f"{result.title}{runs}", title_justify="left")
+    columns, rows = scenario_grid(result, _red)
     table.add_column("")
-    for column in result.columns:
+    for column in columns:
         table.add_column(column, justify="right")
-    for row in result.rows:
-        table.add_row(row, *(cell_text(result.cells[row].get(c)) for c in result.columns))
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -31,6 +37,9 @@ def print_report(report: Report, console: Console) -> None:
         for check in result.checks:
             if not check.ok:
                 console.print(f"[red]FAILED[/red] {check.name}: {check.detail}")
+        for failure in result.failures:
+            console.print(f"{_red(failure.status)} {escape(failure.row)}: "
+                          f"{escape(failure.reason)}")  # fmt: skip
         for error in result.errors:
             console.print(f"[red]error[/red] {result.name}: {error}")
     targets = Table(title="Targets", title_justify="left")
@@ -38,7 +47,7 @@ def print_report(report: Report, console: Console) -> None:
         targets.add_column(column)
     marks = {True: "[green]met[/green]", False: "[red]missed[/red]", None: "-"}
     for t in evaluate(report.results):
-        targets.add_row(t.name, t.goal, t.measured, marks[t.met])
+        targets.add_row(t.name, t.goal, escape(t.measured), marks[t.met])
     console.print(targets)
     m = report.machine
     console.print(f"{m.cpu}, {m.cores} cores, {m.python}, Redis {m.redis}; "

@@ -1,16 +1,23 @@
-"""The issue's targets, and where this run's numbers stand against each (as ratios)."""
+"""The issue's targets, and where this run's numbers stand against each (as ratios).
+
+A target needs a few numbers of this run; when one is absent (its scenario did not run or
+broke, its row is MISSING or FAILED, it measured 0 where a ratio divides by it) the target
+is "not measured" and says why, instead of dividing by zero or showing zeros.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 
-from bench.results import ScenarioResult
+from bench.results import ScenarioResult, error_summary
 from bench.scenarios import ceilings, deliver, flow_control, latency, memory, send
 
-__all__ = ("Target", "evaluate")
+__all__ = ("Number", "Target", "evaluate")
+
+_WHY_CHARS = 120
 
 
 class Target(msgspec.Struct, frozen=True):
@@ -18,82 +25,131 @@ class Target(msgspec.Struct, frozen=True):
     goal: str
     measured: str
     met: bool | None
-    """None when this run did not measure it."""
+    """None when this run did not measure it (``measured`` then says why)."""
+
+
+class Number(msgspec.Struct, frozen=True):
+    """A number a target needs: its ``value``, or ``why`` this run has none."""
+
+    value: float = math.nan
+    label: str = ""
+    """What it is, when the target text names it (the fastest peer's row)."""
+    why: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.why
 
 
 def _find(results: Sequence[ScenarioResult], name: str) -> ScenarioResult | None:
     return next((r for r in results if r.name == name), None)
 
 
-def _median(results: Sequence[ScenarioResult], name: str, row: str, column: str) -> float:
+def _absent(found: ScenarioResult | None, name: str, row: str) -> str:
+    """Why ``row`` of scenario ``name`` has no value."""
+    if found is None:
+        return f"{name} not run"
+    failure = found.failure(row)
+    if failure is not None:
+        return f"{row}: {failure.status}, {failure.reason}"
+    if found.errors:
+        return f"{name} broke: {error_summary(found.errors[0])[:_WHY_CHARS]}"
+    return f"no {row!r} in {name}"
+
+
+def _number(
+    results: Sequence[ScenarioResult], name: str, row: str, column: str, *, rate: bool = False
+) -> Number:
+    """The median of (row, column) in scenario ``name``; a ``rate`` must be above 0 (targets
+    divide by rates)."""
     found = _find(results, name)
     value = found.median(row, column) if found else None
-    return math.nan if value is None else value
+    if value is None or math.isnan(value):
+        return Number(why=_absent(found, name, row))
+    if rate and value <= 0:
+        return Number(why=f"{row}: measured 0")
+    return Number(value, row)
 
 
-def _fastest_peer(results: Sequence[ScenarioResult]) -> tuple[str, float]:
+def _best(*numbers: Number) -> Number:
+    """The highest of ``numbers`` that was measured, else the first one's why."""
+    measured = [n for n in numbers if n.ok]
+    return max(measured, key=lambda n: n.value) if measured else numbers[0]
+
+
+def _fastest_peer(results: Sequence[ScenarioResult]) -> Number:
     found = _find(results, "peers")
-    if found is None:
-        return "", math.nan
-    row = found.extra.get("fastest")
+    row = found.extra.get("fastest") if found else None
     if not isinstance(row, str):
-        return "", math.nan
-    return row, found.median(row, "msgs/s") or math.nan
+        why = "peers not run" if found is None else "no peer processed its messages"
+        return Number(why=why)
+    return _number(results, "peers", row, "msgs/s", rate=True)
 
 
-def _met(ok: bool, *values: float) -> bool | None:
-    return None if any(math.isnan(v) for v in values) else ok
+def _target(
+    name: str, goal: str, needs: Sequence[Number], judge: Callable[..., tuple[str, bool]]
+) -> Target:
+    """``judge(*values)`` gives (this run's text, met) once every number in ``needs`` was
+    measured; otherwise the target is not measured, and says which number is missing why."""
+    missing = [n.why for n in needs if not n.ok]
+    if missing:
+        return Target(name, goal, f"not measured ({'; '.join(missing)})", None)
+    text, met = judge(*(n.value for n in needs))
+    return Target(name, goal, text, met)
 
 
-def _target(name: str, goal: str, measured: str, met: bool | None) -> Target:
-    return Target(name, goal, measured if met is not None else "not measured in this run", met)
+def _ratio_text(part: float, whole: Number) -> str:
+    """``part`` as a share of an optional reference, for a target's text."""
+    if not whole.ok:
+        return f"not measured: {whole.why}"
+    return f"{whole.value:,.0f}/s, {part / whole.value:.0%}"
 
 
 def _delivery(results: Sequence[ScenarioResult]) -> list[Target]:
-    one = _median(results, "deliver", deliver.ONE, "msgs/s")
-    consume = _median(results, "ceilings", ceilings.CONSUME, "rate")
-    peer_row, peer = _fastest_peer(results)
+    one = _number(results, "deliver", deliver.ONE, "msgs/s", rate=True)
+    consume = _number(results, "ceilings", ceilings.CONSUME, "rate", rate=True)
+    peer = _fastest_peer(results)
     return [
-        _target("1 worker, no-op: vs fastest peer", ">= 10x",
-               f"{one:,.0f} / {peer:,.0f} msgs/s ({peer_row}) = {one / peer:.1f}x",
-               _met(one >= 10 * peer, one, peer)),
-        _target("1 worker, no-op: vs raw consume ceiling", ">= 50%",
-               f"{one:,.0f} / {consume:,.0f} msgs/s = {one / consume:.0%}",
-               _met(one >= 0.5 * consume, one, consume)),
+        _target("1 worker, no-op: vs fastest peer", ">= 10x", [one, peer],
+                lambda o, p: (f"{o:,.0f} / {p:,.0f} msgs/s ({peer.label}) = {o / p:.1f}x",
+                              o >= 10 * p)),
+        _target("1 worker, no-op: vs raw consume ceiling", ">= 50%", [one, consume],
+                lambda o, c: (f"{o:,.0f} / {c:,.0f} msgs/s = {o / c:.0%}", o >= 0.5 * c)),
     ]  # fmt: skip
 
 
 def _producer(results: Sequence[ScenarioResult]) -> list[Target]:
-    many = _median(results, "send", send.SEND_MANY, "msgs/s")
-    asyncio_ceiling = max(
-        _median(results, "ceilings", ceilings.PIPELINED_XADD, "rate"),
-        _median(results, "ceilings", ceilings.PIPELINED_XADD_MATCHED, "rate"),
+    many = _number(results, "send", send.SEND_MANY, "msgs/s")
+    asyncio_ceiling = _best(
+        _number(results, "ceilings", ceilings.PIPELINED_XADD, "rate", rate=True),
+        _number(results, "ceilings", ceilings.PIPELINED_XADD_MATCHED, "rate", rate=True),
     )
-    bench_ceiling = _median(results, "ceilings", ceilings.REDIS_BENCHMARK_PIPELINED, "rate")
-    p99 = _median(results, "send", send.SEND_ONE, "p99")
+    bench_ceiling = _number(results, "ceilings", ceilings.REDIS_BENCHMARK_PIPELINED, "rate",
+                            rate=True)  # fmt: skip
+    p99 = _number(results, "send", send.SEND_ONE, "p99")
     return [
         _target("send_many vs raw pipelined XADD (redis.asyncio, best batch)", ">= 50%",
-               f"{many:,.0f} / {asyncio_ceiling:,.0f} msgs/s = {many / asyncio_ceiling:.0%} "
-               f"(redis-benchmark -P 100: {bench_ceiling:,.0f}/s, {many / bench_ceiling:.0%})",
-               _met(many >= 0.5 * asyncio_ceiling, many, asyncio_ceiling)),
-        _target("send() p99", "< 1 ms", f"{p99:.3f} ms", _met(p99 < 1.0, p99)),
+                [many, asyncio_ceiling],
+                lambda m, c: (f"{m:,.0f} / {c:,.0f} msgs/s = {m / c:.0%} (redis-benchmark "
+                              f"-P 100: {_ratio_text(m, bench_ceiling)})", m >= 0.5 * c)),
+        _target("send() p99", "< 1 ms", [p99], lambda p: (f"{p:.3f} ms", p < 1.0)),
     ]  # fmt: skip
 
 
 def _others(results: Sequence[ScenarioResult]) -> list[Target]:
-    p99 = _median(results, "latency", latency.row_name(2_000), "p99")
-    per_msg = _median(results, "memory", memory.RELAYQ, "bytes/msg")
-    cost = _median(results, "flow_control", flow_control.ON, "cost")
+    p99 = _number(results, "latency", latency.row_name(2_000), "p99")
+    per_msg = _number(results, "memory", memory.RELAYQ, "bytes/msg")
+    cost = _number(results, "flow_control", flow_control.ON, "cost")
     return [
-        _target("end-to-end p99 at 2,000 msg/s", "< 10 ms", f"{p99:.1f} ms",
-               _met(p99 < 10, p99)),
-        _target("Redis memory per queued 200-byte message", "<= 400 B",
-               f"{per_msg:,.0f} B", _met(per_msg <= 400, per_msg)),
-        _target("flow control on (limits high) vs off", "< 15% slower",
-               f"{cost:.0%} slower", _met(cost < 0.15, cost)),
+        _target("end-to-end p99 at 2,000 msg/s", "< 10 ms", [p99],
+                lambda p: (f"{p:.1f} ms", p < 10)),
+        _target("Redis memory per queued 200-byte message", "<= 400 B", [per_msg],
+                lambda b: (f"{b:,.0f} B", b <= 400)),
+        _target("flow control on (limits high) vs off", "< 15% slower", [cost],
+                lambda c: (f"{c:.0%} slower", c < 0.15)),
     ]  # fmt: skip
 
 
 def evaluate(results: Sequence[ScenarioResult]) -> list[Target]:
-    """Every target; ``met`` is None for those this run did not measure."""
+    """Every target; ``met`` is None for those this run did not measure (the text says why)."""
     return [*_delivery(results), *_producer(results), *_others(results)]

