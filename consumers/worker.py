@@ -77,7 +77,9 @@ class Worker:
         self.metrics = WorkerMetrics()
         self.keys = Keys(self.settings.namespace, self.settings.partitions)
         self._owns_client = client is None
-        self.client = client if client is not None else create_client(self.settings)
+        self.client = (
+            client if client is not None else create_client(self.settings, blocking_reads=True)
+        )
         self.deliverer = deliverer
         self._stop = asyncio.Event()
         self._readers: dict[int, asyncio.Task[None]] = {}

@@ -26,7 +26,7 @@ _log = structlog.get_logger(__name__)
 
 
 async def _serve(settings: Settings, burst: bool, early: EarlySignals | None) -> int:
-    client = create_client(settings)
+    client = create_client(settings, blocking_reads=True)
     deliverer = build_deliverer(settings, client)
     worker = Worker(deliverer, settings, client=client, burst=burst)
     loop = asyncio.get_running_loop()

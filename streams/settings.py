@@ -25,6 +25,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     redis_url: str | None = None
     """None means the embedded default: a local redis-server under ``data_dir``."""
+    redis_connect_timeout: float = 5.0
+    """Longest wait for a connection to Redis (TCP or unix socket)."""
+    redis_timeout: float = 5.0
+    """Longest wait for a Redis reply; then the call fails (RedisUnavailableError in a
+    producer, a retried call in a worker). A worker's clients wait 1 s longer: they also
+    carry its blocking stream reads (up to 1 s)."""
     data_dir: str = ".relayq"
     namespace: str = "relayq"
     partitions: int = 16
@@ -92,6 +98,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if not math.isfinite(value) or value < 0:
                 raise ConfigurationError(f"{name} must be >= 0 per second (0 = off), got {value}")
         for name in (
+            "redis_connect_timeout",
+            "redis_timeout",
             "dedup_window",
             "backoff_base",
             "backoff_max",
@@ -192,6 +200,16 @@ def _text(raw: str) -> str:
 
 ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "REDIS_URL": ("redis_url", _text, "redis://, rediss:// or unix:// URL; unset = embedded"),
+    "RELAYQ_REDIS_CONNECT_TIMEOUT_SECONDS": (
+        "redis_connect_timeout",
+        _seconds,
+        "longest wait to connect to Redis",
+    ),
+    "RELAYQ_REDIS_TIMEOUT_SECONDS": (
+        "redis_timeout",
+        _seconds,
+        "longest wait for a Redis reply (workers: +1 s)",
+    ),
     "RELAYQ_DATA_DIR": ("data_dir", _text, "folder of the embedded redis-server (AOF on)"),
     "RELAYQ_NAMESPACE": ("namespace", _text, "prefix of every key"),
     "RELAYQ_PARTITIONS": ("partitions", _integer, "partitions per namespace (fixed once used)"),

@@ -32,9 +32,9 @@ def test_a_worker_frozen_past_the_read_timeout_reads_its_partitions_again(
     make_provider: ProviderFactory,
     workers: WorkerPool,
 ) -> None:
-    # Lease 24 s; redis-py's default socket read timeout is 5 s: a 7 s freeze makes every
-    # blocked XREADGROUP of the worker time out while it keeps its leases.
-    settings = settings.replace(lease_ttl=24.0, send_timeout=2.0)
+    # Lease 24 s; the worker's read timeout is redis_timeout + 1 s = 3 s: a 7 s freeze
+    # makes every blocked XREADGROUP of the worker time out while it keeps its leases.
+    settings = settings.replace(lease_ttl=24.0, send_timeout=2.0, redis_timeout=2.0)
     provider = make_provider()
     first = send_all(settings, conversation_requests(20, 5))
     worker = workers.start(provider.url, settings=settings)
