@@ -14,11 +14,17 @@ from redis.asyncio import Redis
 from producers.direct_send import deliver_directly, fallback_for
 from producers.enqueue_command import EnqueueCommand, enqueue_command, parse_reply
 from producers.schedule_book import ScheduleBook
+from producers.send_batch import finish_batch, prepare_batch
 from producers.send_request import SendRequest, SendResult, prepare
 from streams.deliverer import Deliverer
-from streams.errors import RedisUnavailableError, RelayqError
+from streams.errors import RedisUnavailableError
 from streams.keys import Keys
-from streams.redis_client import check_partitions, create_client
+from streams.redis_client import (
+    check_partitions,
+    create_client,
+    redis_address,
+    redis_failure,
+)
 from streams.schedule import Schedule
 from streams.scripts import Scripts
 from streams.settings import Settings
@@ -46,6 +52,7 @@ class Producer:
         self.keys = Keys(self.settings.namespace, self.settings.partitions)
         self._owns_client = client is None
         self._client = client if client is not None else create_client(self.settings)
+        self._address = redis_address(self._client)
         self._scripts = Scripts(self._client)
         self._window_ms = round(self.settings.dedup_window * 1000)
         self._schedules = ScheduleBook(self._client, self.keys, self.settings)
@@ -98,18 +105,18 @@ class Producer:
         """Create or replace repeatable message ``name``: it is enqueued every ``every``
         seconds, or at each time of the five-field ``cron`` expression (UTC), exactly once
         per occurrence however many workers run. ``fields`` are those of ``send``."""
-        async with _redis_errors():
+        async with _redis_errors(self._address):
             await self._ensure_checked()
             return await self._schedules.add(name, every=every, cron=cron, **fields)
 
     async def schedules(self) -> list[tuple[Schedule, int]]:
         """Every schedule and its next due time (Unix ms)."""
-        async with _redis_errors():
+        async with _redis_errors(self._address):
             return await self._schedules.list()
 
     async def unschedule(self, name: str) -> bool:
         """Remove schedule ``name``; False if there was none."""
-        async with _redis_errors():
+        async with _redis_errors(self._address):
             return await self._schedules.remove(name)
 
     async def send_or_deliver(self, **fields: Any) -> SendResult:
@@ -130,7 +137,7 @@ class Producer:
     async def _send_one(self, request: SendRequest, *, trace: bool = False) -> str:
         prepared = prepare(request, self.settings, trace=trace)
         command = enqueue_command(self.keys, prepared, self._window_ms)
-        async with _redis_errors():
+        async with _redis_errors(self._address):
             await self._ensure_checked()
             if command.uses_script:
                 reply = await self._scripts.enqueue(keys=command.keys, args=command.args)
@@ -140,22 +147,18 @@ class Producer:
 
     async def send_many(self, requests: Iterable[SendRequest]) -> list[SendResult]:
         """Enqueue a batch; one result per request, in order. A bad item fails alone."""
-        trace = tracing_enabled()
-        results: list[SendResult | None] = []
-        pending: list[tuple[int, EnqueueCommand]] = []
-        for request in requests:
-            try:
-                prepared = prepare(request, self.settings, trace=trace)
-            except RelayqError as exc:
-                results.append(SendResult(None, exc))
-                continue
-            pending.append((len(results), enqueue_command(self.keys, prepared, self._window_ms)))
-            results.append(None)
-        async with _redis_errors():
+        results, pending = prepare_batch(
+            requests,
+            settings=self.settings,
+            keys=self.keys,
+            window_ms=self._window_ms,
+            trace=tracing_enabled(),
+        )
+        async with _redis_errors(self._address):
             await self._ensure_checked()
             for start in range(0, len(pending), _BATCH):
                 await self._execute_batch(pending[start : start + _BATCH], results)
-        return [r if r is not None else SendResult(None, RelayqError("not sent")) for r in results]
+        return finish_batch(results)
 
     async def _execute_batch(
         self, batch: list[tuple[int, EnqueueCommand]], results: list[SendResult | None]
@@ -176,7 +179,11 @@ class Producer:
 
 
 class _redis_errors:  # noqa: N801 - used as a lower-case context manager
-    """Turn redis-py connection failures into RedisUnavailableError."""
+    """Turn every redis-py failure into RedisUnavailableError naming the server
+    (``streams.redis_client.redis_failure``)."""
+
+    def __init__(self, address: str) -> None:
+        self._address = address
 
     async def __aenter__(self) -> None:
         return None
@@ -184,10 +191,5 @@ class _redis_errors:  # noqa: N801 - used as a lower-case context manager
     async def __aexit__(
         self, _t: type[BaseException] | None, exc: BaseException | None, _tb: TracebackType | None
     ) -> None:
-        if isinstance(exc, redis.exceptions.TimeoutError):
-            raise RedisUnavailableError(
-                f"Redis timed out; the message may or may not have been enqueued: {exc}",
-                maybe_done=True,
-            ) from exc
-        if isinstance(exc, redis.exceptions.ConnectionError | OSError):
-            raise RedisUnavailableError(f"could not reach Redis: {exc}") from exc
+        if isinstance(exc, redis.exceptions.RedisError | OSError):
+            raise redis_failure(self._address, exc) from exc

@@ -14,16 +14,11 @@ from streams.message_id import new_message_id
 from streams.settings import Settings
 from streams.telemetry import inject_context
 from streams.validation import (
-    MAX_CONVERSATION_LENGTH,
-    MAX_DEDUP_KEY_LENGTH,
-    MAX_RECIPIENT_LENGTH,
-    MAX_SENDER_LENGTH,
-    MAX_TENANT_LENGTH,
-    check_identifier,
-    check_metadata,
+    check_message_fields,
     check_priority,
     check_seconds,
     encode_payload,
+    metadata_dict,
 )
 
 __all__ = ("PreparedMessage", "SendRequest", "SendResult", "prepare")
@@ -95,35 +90,27 @@ def _due_ms(request: SendRequest, now_ms: int) -> int:
 
 
 def prepare(request: SendRequest, settings: Settings, *, trace: bool) -> PreparedMessage:
-    """Validate every field and build the Message; ValidationError names the first bad one."""
+    """Validate every field and build the Message; ValidationError names the first bad one.
+
+    The identifiers and metadata are checked on the built Message by the same function
+    that checks every entry a worker decodes (``streams.validation``).
+    """
     if not isinstance(request, SendRequest):
         raise ValidationError("request", f"must be a SendRequest, not {type(request).__name__}")
-    tenant = check_identifier("tenant", request.tenant, MAX_TENANT_LENGTH)
-    conversation = check_identifier("conversation", request.conversation, MAX_CONVERSATION_LENGTH)
-    recipient = check_identifier("recipient", request.recipient, MAX_RECIPIENT_LENGTH)
-    priority = check_priority(request.priority)
-    payload = encode_payload(request.payload, settings.max_payload_bytes)
-    dedup_key = None
-    if request.dedup_key is not None:
-        dedup_key = check_identifier("dedup_key", request.dedup_key, MAX_DEDUP_KEY_LENGTH)
-    metadata = check_metadata(request.metadata)
-    sender = None
-    if request.sender is not None:
-        sender = check_identifier("sender", request.sender, MAX_SENDER_LENGTH)
     now_ms = time.time_ns() // 1_000_000
     due_ms = _due_ms(request, now_ms)
     message = Message(
         id=new_message_id(),
-        tenant=tenant,
-        conversation=conversation,
-        recipient=recipient,
-        priority=priority,
-        payload=payload,
+        tenant=request.tenant,
+        conversation=request.conversation,
+        recipient=request.recipient,
+        priority=check_priority(request.priority),
+        payload=encode_payload(request.payload, settings.max_payload_bytes),
         created_ms=now_ms,
-        dedup_key=dedup_key,
+        dedup_key=request.dedup_key,
         not_before_ms=due_ms or None,
-        metadata=metadata,
+        metadata=metadata_dict(request.metadata),
         trace=inject_context() if trace else {},
-        sender=sender,
+        sender=request.sender,
     )
-    return PreparedMessage(message, due_ms)
+    return PreparedMessage(check_message_fields(message), due_ms)

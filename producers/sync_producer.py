@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
 import redis
-import redis.exceptions
 
 from producers.direct_send import BlockingFallback, deliver_directly, fallback_for
-from producers.enqueue_command import EnqueueCommand, enqueue_command, parse_reply
+from producers.enqueue_command import enqueue_command, parse_reply
 from producers.schedule_book import SyncScheduleBook
+from producers.send_batch import finish_batch, prepare_batch
 from producers.send_request import SendRequest, SendResult, prepare
 from streams.deliverer import Deliverer
-from streams.errors import RedisUnavailableError, RelayqError
+from streams.errors import RedisUnavailableError
 from streams.keys import Keys
-from streams.redis_client import check_partitions_sync, create_sync_client
+from streams.redis_client import (
+    check_partitions_sync,
+    create_sync_client,
+    redis_address,
+    redis_errors,
+)
 from streams.schedule import Schedule
 from streams.scripts import script_source
 from streams.settings import Settings
@@ -27,19 +31,6 @@ from streams.telemetry import tracer, tracing_enabled
 __all__ = ("SyncProducer",)
 
 _BATCH = 1000
-
-
-@contextlib.contextmanager
-def _redis_errors() -> Iterator[None]:
-    try:
-        yield
-    except redis.exceptions.TimeoutError as exc:
-        raise RedisUnavailableError(
-            f"Redis timed out; the message may or may not have been enqueued: {exc}",
-            maybe_done=True,
-        ) from exc
-    except (redis.exceptions.ConnectionError, OSError) as exc:
-        raise RedisUnavailableError(f"could not reach Redis: {exc}") from exc
 
 
 class SyncProducer:
@@ -59,6 +50,7 @@ class SyncProducer:
         self.keys = Keys(self.settings.namespace, self.settings.partitions)
         self._owns_client = client is None
         self._client = client if client is not None else create_sync_client(self.settings)
+        self._address = redis_address(self._client)
         self._enqueue = self._client.register_script(script_source("enqueue_with_dedup_or_delay_4"))
         self._window_ms = round(self.settings.dedup_window * 1000)
         self._schedules = SyncScheduleBook(self._client, self.keys, self.settings)
@@ -112,18 +104,18 @@ class SyncProducer:
         **fields: Any,
     ) -> Schedule:
         """Create or replace repeatable message ``name`` (see ``Producer.schedule``)."""
-        with _redis_errors():
+        with redis_errors(self._address):
             self._ensure_checked()
             return self._schedules.add(name, every=every, cron=cron, **fields)
 
     def schedules(self) -> list[tuple[Schedule, int]]:
         """Every schedule and its next due time (Unix ms)."""
-        with _redis_errors():
+        with redis_errors(self._address):
             return self._schedules.list()
 
     def unschedule(self, name: str) -> bool:
         """Remove schedule ``name``; False if there was none."""
-        with _redis_errors():
+        with redis_errors(self._address):
             return self._schedules.remove(name)
 
     def send_or_deliver(self, **fields: Any) -> SendResult:
@@ -141,7 +133,7 @@ class SyncProducer:
         command = enqueue_command(
             self.keys, prepare(request, self.settings, trace=trace), self._window_ms
         )
-        with _redis_errors():
+        with redis_errors(self._address):
             self._ensure_checked()
             if command.uses_script:
                 reply = self._enqueue(keys=command.keys, args=command.args)
@@ -151,18 +143,14 @@ class SyncProducer:
 
     def send_many(self, requests: Iterable[SendRequest]) -> list[SendResult]:
         """Enqueue a batch; one result per request, in order. A bad item fails alone."""
-        trace = tracing_enabled()
-        results: list[SendResult] = []
-        pending: list[tuple[int, EnqueueCommand]] = []
-        for request in requests:
-            try:
-                prepared = prepare(request, self.settings, trace=trace)
-            except RelayqError as exc:
-                results.append(SendResult(None, exc))
-                continue
-            pending.append((len(results), enqueue_command(self.keys, prepared, self._window_ms)))
-            results.append(SendResult(None, RelayqError("not sent")))
-        with _redis_errors():
+        results, pending = prepare_batch(
+            requests,
+            settings=self.settings,
+            keys=self.keys,
+            window_ms=self._window_ms,
+            trace=tracing_enabled(),
+        )
+        with redis_errors(self._address):
             self._ensure_checked()
             for start in range(0, len(pending), _BATCH):
                 batch = pending[start : start + _BATCH]
@@ -179,7 +167,7 @@ class SyncProducer:
                     else:
                         message_id, duplicate = parse_reply(command, reply)
                         results[index] = SendResult(message_id, None, duplicate)
-        return results
+        return finish_batch(results)
 
 
 def _producer_kind() -> Any:

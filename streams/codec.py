@@ -1,22 +1,29 @@
 """Stream entries to and from Messages: one msgpack field per entry, one shared encoder.
 
-An entry is ``{"m": <msgpack Message>}``. Anything else found in a stream (written by hand,
-by an old or foreign writer, or corrupted) raises PoisonEntryError and goes to the DLQ.
+An entry is ``{"m": <msgpack Message>}`` holding a message ``send()`` would accept (the
+checks of ``streams.validation``, but for the producer's payload size limit). Anything else
+found in a stream (written by hand, by an old or foreign writer, or corrupted) raises
+PoisonEntryError, whose reason names the field, and goes to the DLQ.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import msgspec
 
+from streams.errors import ValidationError
 from streams.message import Message
+from streams.validation import check_message
 
 __all__ = ("ENTRY_FIELD", "PoisonEntryError", "decode_entry", "encode_message")
 
 ENTRY_FIELD = b"m"
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)
+# msgspec names where decoding failed by position (the Struct is an array): "at `$[1]`".
+_FIELD_POSITION = re.compile(r"`\$\[(\d+)\]")
 
 
 class PoisonEntryError(ValueError):
@@ -37,6 +44,20 @@ def decode_entry(fields: Mapping[bytes, bytes]) -> Message:
     if len(fields) != 1:
         raise PoisonEntryError(f"entry has {len(fields)} fields; a relayq entry has exactly one")
     try:
-        return _decoder.decode(blob)
+        message = _decoder.decode(blob)
     except msgspec.DecodeError as exc:
-        raise PoisonEntryError(f"entry does not decode as a message: {exc}") from None
+        raise PoisonEntryError(f"entry does not decode as a message: {_named(exc)}") from None
+    try:
+        return check_message(message)
+    except ValidationError as exc:
+        raise PoisonEntryError(f"entry is not a valid message: {exc}") from None
+
+
+def _named(error: msgspec.DecodeError) -> str:
+    """msgspec's error, led by the name of the Message field its position points into."""
+    text = str(error)
+    position = _FIELD_POSITION.search(text)
+    fields = Message.__struct_fields__
+    if position is None or int(position[1]) >= len(fields):
+        return text
+    return f"invalid {fields[int(position[1])]}: {text}"

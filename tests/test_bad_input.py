@@ -4,16 +4,26 @@ bad settings get a ConfigurationError naming the variable."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
+import msgspec
 import pytest
 import redis
 
 from producers import Producer, SendRequest, SyncProducer
+from producers.send_request import prepare
 from streams.errors import ConfigurationError, ValidationError
 from streams.keys import Keys
 from streams.settings import Settings
 from tests.support import stream_length
+
+
+class Reading(msgspec.Struct):
+    """A payload that is not a plain dict: msgspec encodes it as a JSON object."""
+
+    value: float
+
 
 GOOD: dict[str, Any] = {
     "tenant": "acme",
@@ -57,6 +67,22 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("metadata value too long", {"metadata": {"k": "v" * 1025}}, "metadata"),
     ("too many metadata entries", {"metadata": {f"k{i}": "v" for i in range(33)}}, "metadata"),
     ("empty dedup key", {"dedup_key": ""}, "dedup_key"),
+    ("dedup key with NUL", {"dedup_key": "k\x00"}, "dedup_key"),
+    # Lone surrogates cannot be encoded as UTF-8 (they used to escape as UnicodeEncodeError).
+    ("tenant with a lone surrogate", {"tenant": "a\ud800"}, "tenant"),
+    ("conversation with a lone surrogate", {"conversation": "c\udfff"}, "conversation"),
+    ("recipient with a lone surrogate", {"recipient": "+1\udc00"}, "recipient"),
+    ("sender with a lone surrogate", {"sender": "wa\ud83d"}, "sender"),
+    ("dedup key with a lone surrogate", {"dedup_key": "k\ud800"}, "dedup_key"),
+    ("metadata key with a lone surrogate", {"metadata": {"k\ud800": "v"}}, "metadata key"),
+    ("metadata value with a lone surrogate", {"metadata": {"k": "v\ud800"}}, "metadata"),
+    ("payload string with a lone surrogate", {"payload": {"text": "hi \ud83d"}}, "payload"),
+    ("payload key with a lone surrogate", {"payload": {"t\ud800": 1}}, "payload"),
+    # JSON has no NaN or Infinity (msgspec would silently write null).
+    ("payload holding NaN", {"payload": {"score": math.nan}}, "payload"),
+    ("payload holding Infinity deep down", {"payload": {"a": [1, {"b": math.inf}]}}, "payload"),
+    ("payload that is -Infinity", {"payload": -math.inf}, "payload"),
+    ("payload Struct holding NaN", {"payload": Reading(math.nan)}, "payload"),
 ]
 IDS = [case[0] for case in BAD_FIELDS]
 
@@ -156,6 +182,83 @@ def test_sync_send_many_enqueues_the_good_items(
     error = results[3].error
     assert isinstance(error, ValidationError) and error.field == "priority"
     assert stream_length(redis_client, keys) == 3
+
+
+# Items that used to get past validation: the surrogate one raised UnicodeEncodeError out of
+# send_many (failing the whole batch), the NaN one was enqueued with a null.
+UNENCODABLE_ITEMS: list[tuple[dict[str, Any], str]] = [
+    ({"tenant": "a\ud800"}, "tenant"),
+    ({"payload": {"score": math.nan}}, "payload"),
+    ({"metadata": {"k": "v\udfff"}}, "metadata"),
+    ({"dedup_key": "d\ud800"}, "dedup_key"),
+]
+
+
+def _mixed_batch() -> tuple[list[SendRequest], list[str | None]]:
+    """Good and unencodable requests interleaved; per item, the field its error must name."""
+    requests: list[SendRequest] = []
+    expected: list[str | None] = []
+    for i, (changes, field) in enumerate(UNENCODABLE_ITEMS):
+        requests.append(SendRequest(**{**GOOD, "conversation": f"c-{i}", "dedup_key": f"k{i}"}))
+        requests.append(SendRequest(**{**GOOD, **changes}))
+        expected += [None, field]
+    requests.append(SendRequest(**{**GOOD, "conversation": "c-last"}))
+    expected.append(None)
+    return requests, expected
+
+
+def _check_mixed_results(results: list[Any], expected: list[str | None]) -> None:
+    assert [r.ok for r in results] == [field is None for field in expected]
+    for result, field in zip(results, expected, strict=True):
+        if field is not None:
+            assert isinstance(result.error, ValidationError), result.error
+            assert result.error.field.startswith(field)
+            assert result.message_id is None
+
+
+async def test_async_send_many_fails_an_unencodable_item_alone(
+    settings: Settings, redis_client: redis.Redis, keys: Keys
+) -> None:
+    requests, expected = _mixed_batch()
+    async with Producer(settings) as producer:
+        results = await producer.send_many(requests)
+    _check_mixed_results(results, expected)
+    assert stream_length(redis_client, keys) == expected.count(None)
+
+
+def test_sync_send_many_fails_an_unencodable_item_alone(
+    settings: Settings, redis_client: redis.Redis, keys: Keys
+) -> None:
+    requests, expected = _mixed_batch()
+    with SyncProducer(settings) as producer:
+        results = producer.send_many(requests)
+    _check_mixed_results(results, expected)
+    assert stream_length(redis_client, keys) == expected.count(None)
+
+
+@pytest.mark.parametrize(
+    ("payload", "where", "what"),
+    [
+        ({"a": [1, {"b": math.inf}]}, "payload['a'][1]['b']", "inf"),
+        ([math.nan], "payload[0]", "nan"),
+        (Reading(-math.inf), "payload['value']", "-inf"),
+        ({"text": "x\ud800"}, "payload['text']", "U+D800"),
+        ({"ok": [{"t\udc00": 1}]}, "payload['ok'][0]", "U+DC00"),
+    ],
+)
+def test_payload_errors_say_where(payload: Any, where: str, what: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        prepare(SendRequest(**{**GOOD, "payload": payload}), Settings(), trace=False)
+    assert raised.value.field == "payload"
+    assert where in str(raised.value) and what in str(raised.value)
+
+
+def test_a_payload_with_null_but_no_nan_is_accepted() -> None:
+    payload = {"reply_to": None, "score": 1.5, "tags": ["null", None], "nested": Reading(2.0)}
+    prepared = prepare(SendRequest(**{**GOOD, "payload": payload}), Settings(), trace=False)
+    assert msgspec.json.decode(prepared.message.payload) == {
+        "reply_to": None, "score": 1.5, "tags": ["null", None], "nested": {"value": 2.0}
+    }  # fmt: skip
 
 
 # -- settings -----------------------------------------------------------------------------

@@ -4,10 +4,15 @@ with kind ``poison``; it never loops, and the worker goes on delivering."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+import pytest
 import redis
 
 from ops.local_provider import ProviderThread
@@ -25,6 +30,7 @@ from tests.support import (
     pending_total,
     wait_until,
 )
+from tests.test_validation_decode import CORRUPT, VALID
 
 
 def test_garbage_entries_are_dead_lettered_once_and_delivery_goes_on(
@@ -105,3 +111,113 @@ def test_garbage_entries_are_dead_lettered_once_and_delivery_goes_on(
     assert result.violations == []
     assert result.duplicates == 0
     producer.close()
+
+
+class RecordingProvider:
+    """A plain HTTP server on 127.0.0.1 that keeps every request body it receives, raw
+    (whether or not it is JSON), and accepts each with 200."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        lock = threading.Lock()
+        bodies = self.bodies
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with lock:
+                    bodies.append(body)
+                    answer = json.dumps({"id": f"rec-{len(bodies)}"}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> RecordingProvider:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/messages"
+
+    def received_ids(self) -> list[str]:
+        """The message id of every body so far, in arrival order ("not JSON" for a body
+        that is not a JSON object with an id)."""
+        ids = []
+        for body in list(self.bodies):
+            try:
+                ids.append(str(json.loads(body)["id"]))
+            except (ValueError, KeyError, TypeError):
+                ids.append("not JSON")
+        return ids
+
+
+@pytest.fixture
+def recording_provider() -> Iterator[RecordingProvider]:
+    provider = RecordingProvider().start()
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
+def test_entries_send_would_refuse_are_poison_and_never_reach_the_provider(
+    settings: Settings,
+    keys: Keys,
+    redis_client: redis.Redis,
+    recording_provider: RecordingProvider,
+    workers: WorkerPool,
+) -> None:
+    """Well-formed msgpack Messages that send() would have refused (a payload that is not
+    JSON, a NUL in the tenant, a control character in the conversation, ...) written
+    straight into the stream, between good messages of the same conversation."""
+    normal = keys.stream(keys.partition_of("acme", "c-1"), Priority.NORMAL)
+    good: list[str] = []
+    expected_fields: dict[Any, str] = {}
+    with SyncProducer(settings) as producer:
+        for number, (_what, changes, field) in enumerate(CORRUPT):
+            good.append(
+                producer.send(tenant="acme", conversation="c-1", recipient="+1", payload={})
+            )
+            message = Message(**{**VALID, "id": f"01HZPOISON{number:016d}", **changes})
+            entry_id: Any = redis_client.xadd(normal, {"m": encode_message(message)})
+            expected_fields[entry_id] = field
+        good.append(producer.send(tenant="acme", conversation="c-1", recipient="+1", payload={}))
+
+    worker = workers.start(recording_provider.url)
+    wait_until(
+        lambda: set(good) <= set(recording_provider.received_ids()),
+        timeout=30,
+        message="every good message delivered",
+    )
+    wait_until(
+        lambda: pending_total(redis_client, keys) == 0,
+        timeout=30,
+        message="every entry acknowledged (delivered or dead-lettered)",
+    )
+    assert worker.alive()
+
+    letters = dead_letters(redis_client, keys)
+    assert {letter["origin_id"] for letter in letters} == set(expected_fields)
+    for letter in letters:
+        field = expected_fields[letter["origin_id"]]
+        assert letter["kind"] == b"poison", letter
+        assert int(letter["attempts"]) == 0
+        assert f"invalid {field}:".encode() in letter["error"], letter["error"]
+    # The provider got the good messages, in send order, and nothing else.
+    assert recording_provider.received_ids() == good

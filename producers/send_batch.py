@@ -1,0 +1,46 @@
+"""The per-item half of ``send_many``, shared by both producers: each request becomes its
+enqueue command, or, if anything goes wrong preparing it (invalid, unencodable, ...), its
+result is that error and the rest of the batch is still sent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from producers.enqueue_command import EnqueueCommand, enqueue_command
+from producers.send_request import SendRequest, SendResult, prepare
+from streams.errors import RelayqError
+from streams.keys import Keys
+from streams.settings import Settings
+
+__all__ = ("PendingCommand", "finish_batch", "prepare_batch")
+
+PendingCommand = tuple[int, EnqueueCommand]
+"""An item's index in the batch and the command that enqueues it."""
+
+
+def prepare_batch(
+    requests: Iterable[SendRequest],
+    *,
+    settings: Settings,
+    keys: Keys,
+    window_ms: int,
+    trace: bool,
+) -> tuple[list[SendResult | None], list[PendingCommand]]:
+    """One slot per request, in order: the error of an item that failed to prepare, None
+    for one whose command is among the pending commands."""
+    results: list[SendResult | None] = []
+    pending: list[PendingCommand] = []
+    for request in requests:
+        try:
+            command = enqueue_command(keys, prepare(request, settings, trace=trace), window_ms)
+        except Exception as exc:  # whatever it is, it is this item's alone
+            results.append(SendResult(None, exc))
+            continue
+        pending.append((len(results), command))
+        results.append(None)
+    return results, pending
+
+
+def finish_batch(results: list[SendResult | None]) -> list[SendResult]:
+    """The results to return: a slot no reply filled was not sent."""
+    return [r if r is not None else SendResult(None, RelayqError("not sent")) for r in results]
