@@ -18,7 +18,7 @@ import msgspec
 
 from bench.relayq_env import relayq_settings
 from bench.relayq_produce import plan
-from producers import Producer, SendRequest
+from relayq.producers import Producer, SendRequest
 
 __all__ = ("open_loop",)
 

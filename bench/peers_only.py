@@ -27,7 +27,7 @@ from rich.table import Table
 
 from bench.ceilings import CeilingResult, run_ceilings
 from bench.peers import MODES, ORDERING_NOTE, PEERS, PeerResult, default_budget, run_peer
-from streams.redis_server import RedisServer
+from relayq.streams.redis_server import RedisServer
 
 __all__ = ("PeersOnlyReport", "ceilings_table", "main", "peers_table", "run", "workers_table")
 

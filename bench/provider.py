@@ -10,8 +10,8 @@ import httpx
 import msgspec
 
 from bench.processes import ProcessGroup, python_argv
-from ops.local_provider import Delivery
-from streams.redis_server import free_port
+from relayq.ops.local_provider import Delivery
+from relayq.streams.redis_server import free_port
 
 __all__ = ("Provider",)
 
@@ -30,8 +30,9 @@ class Provider:
     ) -> None:
         self.base = f"http://127.0.0.1:{free_port()}"
         port = self.base.rsplit(":", 1)[1]
-        argv = python_argv("-m", "ops.cli", "--log-level", "warning", "provider", "--port", port,
-                           "--latency", repr(latency), "--throttle-rate", repr(throttle_rate),
+        argv = python_argv("-m", "relayq.ops.cli", "--log-level", "warning", "provider",
+                           "--port", port, "--latency", repr(latency),
+                           "--throttle-rate", repr(throttle_rate),
                            "--retry-after", repr(retry_after))  # fmt: skip
         self.proc = group.spawn(argv, log=log)
         self._client = httpx.Client(timeout=30)

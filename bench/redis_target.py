@@ -17,7 +17,7 @@ from pathlib import Path
 import msgspec
 import redis
 
-from streams.redis_server import RedisServer, find_redis_server
+from relayq.streams.redis_server import RedisServer, find_redis_server
 
 __all__ = ("BenchRedis", "RedisBinary", "pick_redis_server", "redis_info", "used_memory")
 

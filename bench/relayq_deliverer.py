@@ -31,10 +31,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bench.peers import counter
-from streams.deliverer import DeliveryResult
-from streams.errors import ThrottledError
-from streams.message import Message
-from streams.settings import Settings
+from relayq.streams.deliverer import DeliveryResult
+from relayq.streams.errors import ThrottledError
+from relayq.streams.message import Message
+from relayq.streams.settings import Settings
 
 __all__ = (
     "LATENCY_ENV",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from streams.settings import Settings
+from relayq.streams.settings import Settings
 
 __all__ = ("DELIVERER", "FLOW_CONTROL_OFF", "NAMESPACE", "relayq_env", "relayq_settings")
 

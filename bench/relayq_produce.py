@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from bench.payloads import payload
 from bench.relayq_env import relayq_settings
 from bench.stats import percentiles
-from producers import Producer, SendRequest
+from relayq.producers import Producer, SendRequest
 
 __all__ = ("burst", "fill", "plan", "raw_fill", "send_many_rate", "send_single")
 

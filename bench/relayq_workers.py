@@ -105,7 +105,7 @@ class Fleet:
     def start(self, timeout: float = 30.0) -> Fleet:
         """Start the workers and wait until they hold every partition between them."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        argv = python_argv("-m", "ops.cli", "--log-level", "info", "worker")
+        argv = python_argv("-m", "relayq.ops.cli", "--log-level", "info", "worker")
         for index in range(self._count):
             self.procs.append(
                 self._group.spawn(argv, env=child_env(self._env), log=self._log(index))

@@ -15,9 +15,9 @@ from collections import defaultdict
 import structlog
 from redis.asyncio import Redis
 
-from consumers.envelope import Envelope
-from streams.keys import GROUP, Keys
-from streams.redis_client import REDIS_UNAVAILABLE
+from relayq.consumers.envelope import Envelope
+from relayq.streams.keys import GROUP, Keys
+from relayq.streams.redis_client import REDIS_UNAVAILABLE
 
 __all__ = ("Acknowledger",)
 

@@ -28,13 +28,13 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from consumers.budget import Budget
-from consumers.envelope import Envelope
-from consumers.lease_round import apply_reply, plan_round
-from streams.keys import Keys
-from streams.message import Message
-from streams.scripts import Scripts
-from streams.settings import Settings
+from relayq.consumers.budget import Budget
+from relayq.consumers.envelope import Envelope
+from relayq.consumers.lease_round import apply_reply, plan_round
+from relayq.streams.keys import Keys
+from relayq.streams.message import Message
+from relayq.streams.scripts import Scripts
+from relayq.streams.settings import Settings
 
 __all__ = ("TICK", "Admission", "Refusal")
 

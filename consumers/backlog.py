@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from consumers.stream_maintenance import parse_stream_id
-from streams.keys import GROUP, Keys
+from relayq.consumers.stream_maintenance import parse_stream_id
+from relayq.streams.keys import GROUP, Keys
 
 __all__ = ("Backlog", "measure_backlog")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from consumers.envelope import Envelope, PartitionState
-from streams.message import Priority
+from relayq.consumers.envelope import Envelope, PartitionState
+from relayq.streams.message import Priority
 
 __all__ = ("Conversation", "ConversationKey")
 

@@ -16,11 +16,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from consumers.attempt_watchdog import remember_task
-from consumers.conversation import Conversation, ConversationKey
-from consumers.envelope import Envelope, PartitionState
-from consumers.ready_queue import ReadyQueue
-from consumers.send_gate import SendGate
+from relayq.consumers.attempt_watchdog import remember_task
+from relayq.consumers.conversation import Conversation, ConversationKey
+from relayq.consumers.envelope import Envelope, PartitionState
+from relayq.consumers.ready_queue import ReadyQueue
+from relayq.consumers.send_gate import SendGate
 
 __all__ = ("ConversationScheduler", "ProcessEntry")
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import enum
 import time
 
-from streams.keys import GROUP, Keys
-from streams.scripts import Scripts
+from relayq.streams.keys import GROUP, Keys
+from relayq.streams.scripts import Scripts
 
 __all__ = ("DeadLetterKind", "DeadLetters")
 
 
-class DeadLetterKind:
+class DeadLetterKind(enum.StrEnum):
     """Why an entry was dead-lettered (the DLQ entry's ``kind`` field)."""
 
     PERMANENT = "permanent"

@@ -9,11 +9,11 @@ import importlib
 
 from redis.asyncio import Redis
 
-from consumers.simple_deliverers import NoopDeliverer, SinkDeliverer
-from consumers.webhook_deliverer import WebhookDeliverer
-from streams.deliverer import Deliverer
-from streams.errors import ConfigurationError
-from streams.settings import Settings
+from relayq.consumers.simple_deliverers import NoopDeliverer, SinkDeliverer
+from relayq.consumers.webhook_deliverer import WebhookDeliverer
+from relayq.streams.deliverer import Deliverer
+from relayq.streams.errors import ConfigurationError
+from relayq.streams.settings import Settings
 
 __all__ = ("build_deliverer",)
 

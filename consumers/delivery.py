@@ -15,21 +15,21 @@ import structlog
 from opentelemetry.trace import Link, SpanKind, get_current_span
 from redis.asyncio import Redis
 
-from consumers.acknowledger import Acknowledger
-from consumers.admission import Admission
-from consumers.attempt_watchdog import AttemptWatchdog
-from consumers.backoff import retry_delay
-from consumers.dead_letters import DeadLetterKind, DeadLetters
-from consumers.envelope import Envelope
-from consumers.metrics import WorkerMetrics
-from consumers.stall_marks import StallMarks
-from streams.deliverer import Deliverer, SendFencedError, send_fence
-from streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
-from streams.keys import Keys
-from streams.message import Message
-from streams.redis_client import REDIS_UNAVAILABLE
-from streams.settings import Settings
-from streams.telemetry import extract_context, tracer, tracing_enabled
+from relayq.consumers.acknowledger import Acknowledger
+from relayq.consumers.admission import Admission
+from relayq.consumers.attempt_watchdog import AttemptWatchdog
+from relayq.consumers.backoff import retry_delay
+from relayq.consumers.dead_letters import DeadLetterKind, DeadLetters
+from relayq.consumers.envelope import Envelope
+from relayq.consumers.metrics import WorkerMetrics
+from relayq.consumers.stall_marks import StallMarks
+from relayq.streams.deliverer import Deliverer, SendFencedError, send_fence
+from relayq.streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
+from relayq.streams.keys import Keys
+from relayq.streams.message import Message
+from relayq.streams.redis_client import REDIS_UNAVAILABLE
+from relayq.streams.settings import Settings
+from relayq.streams.telemetry import extract_context, tracer, tracing_enabled
 
 __all__ = ("DeliveryRunner",)
 

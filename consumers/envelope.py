@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from consumers.budget import Budget
-from streams.message import Message
+from relayq.consumers.budget import Budget
+from relayq.streams.message import Message
 
 __all__ = ("Envelope", "PartitionState")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from consumers.budget import FRESH_FOR, Budget
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.consumers.budget import FRESH_FOR, Budget
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 
 __all__ = ("RoundPlan", "apply_reply", "plan_round")
 

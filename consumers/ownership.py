@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 import structlog
 from redis.asyncio import Redis
 
-from consumers.envelope import PartitionState
-from consumers.membership import desired_partitions
-from consumers.partition_lease import LeaseTable
-from streams.keys import Keys
+from relayq.consumers.envelope import PartitionState
+from relayq.consumers.membership import desired_partitions
+from relayq.consumers.partition_lease import LeaseTable
+from relayq.streams.keys import Keys
 
 __all__ = ("Ownership",)
 

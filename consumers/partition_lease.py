@@ -12,9 +12,9 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
-from consumers.envelope import PartitionState
-from streams.keys import Keys
-from streams.scripts import Scripts
+from relayq.consumers.envelope import PartitionState
+from relayq.streams.keys import Keys
+from relayq.streams.scripts import Scripts
 
 __all__ = ("LeaseTable",)
 

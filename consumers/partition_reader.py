@@ -19,14 +19,14 @@ import redis.exceptions
 import structlog
 from redis.asyncio import Redis
 
-from consumers.conversation_scheduler import ConversationScheduler
-from consumers.dead_letters import DeadLetterKind, DeadLetters
-from consumers.envelope import Envelope, PartitionState
-from consumers.metrics import WorkerMetrics
-from consumers.stall_marks import stall_count
-from streams.codec import PoisonEntryError, decode_entry
-from streams.keys import GROUP, Keys
-from streams.redis_client import REDIS_UNAVAILABLE, check_partitions
+from relayq.consumers.conversation_scheduler import ConversationScheduler
+from relayq.consumers.dead_letters import DeadLetterKind, DeadLetters
+from relayq.consumers.envelope import Envelope, PartitionState
+from relayq.consumers.metrics import WorkerMetrics
+from relayq.consumers.stall_marks import stall_count
+from relayq.streams.codec import PoisonEntryError, decode_entry
+from relayq.streams.keys import GROUP, Keys
+from relayq.streams.redis_client import REDIS_UNAVAILABLE, check_partitions
 
 __all__ = ("PartitionReader", "ensure_groups")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from streams.keys import Keys
-from streams.message import Priority
+from relayq.streams.keys import Keys
+from relayq.streams.message import Priority
 
 __all__ = ("PauseState", "pause_scope")
 

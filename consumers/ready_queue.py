@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict, deque
 
-from consumers.conversation import Conversation
-from streams.message import PRIORITY_ORDER, Priority
+from relayq.consumers.conversation import Conversation
+from relayq.streams.message import PRIORITY_ORDER, Priority
 
 __all__ = ("ReadyQueue",)
 

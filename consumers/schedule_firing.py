@@ -14,12 +14,12 @@ from collections.abc import Iterable
 import structlog
 from redis.asyncio import Redis
 
-from consumers.envelope import PartitionState
-from streams.codec import encode_message
-from streams.errors import ValidationError
-from streams.keys import Keys
-from streams.schedule import decode_schedule
-from streams.scripts import Scripts
+from relayq.consumers.envelope import PartitionState
+from relayq.streams.codec import encode_message
+from relayq.streams.errors import ValidationError
+from relayq.streams.keys import Keys
+from relayq.streams.schedule import decode_schedule
+from relayq.streams.scripts import Scripts
 
 __all__ = ("ScheduleFiring",)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from consumers.admission import Admission
-from consumers.conversation import Conversation
-from consumers.envelope import Envelope
-from consumers.pause_state import PauseState
-from consumers.tenant_gates import TenantGates
+from relayq.consumers.admission import Admission
+from relayq.consumers.conversation import Conversation
+from relayq.consumers.envelope import Envelope
+from relayq.consumers.pause_state import PauseState
+from relayq.consumers.tenant_gates import TenantGates
 
 __all__ = ("SendGate",)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from streams.deliverer import DeliveryResult
-from streams.message import Message
+from relayq.streams.deliverer import DeliveryResult
+from relayq.streams.message import Message
 
 __all__ = ("NoopDeliverer", "SinkDeliverer", "sink_key")
 

@@ -24,9 +24,9 @@ from collections import defaultdict
 import redis.exceptions
 from redis.asyncio import Redis
 
-from consumers.envelope import Envelope
-from streams.keys import Keys
-from streams.scripts import Scripts
+from relayq.consumers.envelope import Envelope
+from relayq.streams.keys import Keys
+from relayq.streams.scripts import Scripts
 
 __all__ = ("StallMarks", "stall_count")
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from consumers.envelope import PartitionState
-from streams.keys import GROUP, Keys
-from streams.scripts import Scripts
+from relayq.consumers.envelope import PartitionState
+from relayq.streams.keys import GROUP, Keys
+from relayq.streams.scripts import Scripts
 
 __all__ = ("StreamMaintenance", "parse_stream_id")
 

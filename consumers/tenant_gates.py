@@ -14,7 +14,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from consumers.conversation import Conversation
+from relayq.consumers.conversation import Conversation
 
 __all__ = ("TenantGates",)
 

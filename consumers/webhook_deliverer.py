@@ -23,10 +23,10 @@ import httpx
 import msgspec
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from streams.deliverer import DeliveryResult, check_send_allowed
-from streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
-from streams.message import Message
-from streams.telemetry import inject_context, tracer, tracing_enabled
+from relayq.streams.deliverer import DeliveryResult, check_send_allowed
+from relayq.streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
+from relayq.streams.message import Message
+from relayq.streams.telemetry import inject_context, tracer, tracing_enabled
 
 __all__ = ("WebhookDeliverer", "parse_retry_after")
 

@@ -22,30 +22,30 @@ import uuid
 import structlog
 from redis.asyncio import Redis
 
-from consumers.acknowledger import Acknowledger
-from consumers.admission import Admission
-from consumers.attempt_watchdog import AttemptWatchdog
-from consumers.backlog import measure_backlog
-from consumers.conversation_scheduler import ConversationScheduler
-from consumers.dead_letters import DeadLetters
-from consumers.delivery import DeliveryRunner
-from consumers.envelope import PartitionState
-from consumers.metrics import WorkerMetrics
-from consumers.ownership import Ownership
-from consumers.partition_lease import LeaseTable
-from consumers.partition_reader import PartitionReader
-from consumers.pause_state import PauseState
-from consumers.schedule_firing import ScheduleFiring
-from consumers.send_gate import SendGate
-from consumers.stall_marks import StallMarks
-from consumers.stream_maintenance import StreamMaintenance
-from consumers.systemd_notify import notify
-from consumers.task_cancel import cancel_and_wait
-from streams.deliverer import Deliverer
-from streams.keys import Keys
-from streams.redis_client import REDIS_UNAVAILABLE, check_partitions, create_client
-from streams.scripts import Scripts
-from streams.settings import Settings
+from relayq.consumers.acknowledger import Acknowledger
+from relayq.consumers.admission import Admission
+from relayq.consumers.attempt_watchdog import AttemptWatchdog
+from relayq.consumers.backlog import measure_backlog
+from relayq.consumers.conversation_scheduler import ConversationScheduler
+from relayq.consumers.dead_letters import DeadLetters
+from relayq.consumers.delivery import DeliveryRunner
+from relayq.consumers.envelope import PartitionState
+from relayq.consumers.metrics import WorkerMetrics
+from relayq.consumers.ownership import Ownership
+from relayq.consumers.partition_lease import LeaseTable
+from relayq.consumers.partition_reader import PartitionReader
+from relayq.consumers.pause_state import PauseState
+from relayq.consumers.schedule_firing import ScheduleFiring
+from relayq.consumers.send_gate import SendGate
+from relayq.consumers.stall_marks import StallMarks
+from relayq.consumers.stream_maintenance import StreamMaintenance
+from relayq.consumers.systemd_notify import notify
+from relayq.consumers.task_cancel import cancel_and_wait
+from relayq.streams.deliverer import Deliverer
+from relayq.streams.keys import Keys
+from relayq.streams.redis_client import REDIS_UNAVAILABLE, check_partitions, create_client
+from relayq.streams.scripts import Scripts
+from relayq.streams.settings import Settings
 
 __all__ = ("Worker",)
 

@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ops.early_signals import EarlySignals
-from streams.errors import RelayqError
-from streams.settings import ENVIRONMENT, Settings
+from relayq.ops.early_signals import EarlySignals
+from relayq.streams.errors import RelayqError
+from relayq.streams.settings import ENVIRONMENT, Settings
 
 # streams.logging_setup (structlog) is imported in main(), after a worker's stop signals
 # are caught: it alone took ~0.4 s of a worker's start-up.
@@ -27,13 +27,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from ops.worker_command import run_worker
+    from relayq.ops.worker_command import run_worker
 
     return run_worker(_settings(args), burst=args.burst, early=args.early_signals)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ops.demo import DemoOptions, run_demo
+    from relayq.ops.demo import DemoOptions, run_demo
 
     options = DemoOptions(
         messages=args.messages,
@@ -51,7 +51,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_provider(args: argparse.Namespace) -> int:
-    from ops.provider_command import run_provider
+    from relayq.ops.provider_command import run_provider
 
     return run_provider(
         args.port, args.fail_rate, args.throttle_rate, args.retry_after, args.latency
@@ -59,7 +59,7 @@ def _cmd_provider(args: argparse.Namespace) -> int:
 
 
 def _cmd_redis(args: argparse.Namespace) -> int:
-    from streams.redis_server import ensure_embedded_redis, stop_embedded_redis
+    from relayq.streams.redis_server import ensure_embedded_redis, stop_embedded_redis
 
     settings = Settings.from_env()
     if args.action == "start":
@@ -71,9 +71,9 @@ def _cmd_redis(args: argparse.Namespace) -> int:
 
 
 def _controls(args: argparse.Namespace) -> tuple[Any, Any]:
-    from ops.controls import Controls
-    from streams.keys import Keys
-    from streams.redis_client import create_sync_client
+    from relayq.ops.controls import Controls
+    from relayq.streams.keys import Keys
+    from relayq.streams.redis_client import create_sync_client
 
     settings = _settings(args)
     client = create_sync_client(settings)
@@ -129,7 +129,7 @@ def _usage_error(problem: str) -> int:
 
 
 def _cmd_schedules(args: argparse.Namespace) -> int:
-    from ops.schedules_command import run_schedules
+    from relayq.ops.schedules_command import run_schedules
 
     return run_schedules(_settings(args), args)
 
@@ -238,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.handler is _cmd_worker:
         args.early_signals = EarlySignals().catch()
-    from streams.logging_setup import configure_logging
+    from relayq.streams.logging_setup import configure_logging
 
     try:
         configure_logging(args.log_level)

@@ -19,11 +19,11 @@ import math
 import msgspec
 import redis
 
-from consumers.pause_state import pause_scope
-from streams.errors import ValidationError
-from streams.keys import Keys
-from streams.message import Priority
-from streams.validation import (
+from relayq.consumers.pause_state import pause_scope
+from relayq.streams.errors import ValidationError
+from relayq.streams.keys import Keys
+from relayq.streams.message import Priority
+from relayq.streams.validation import (
     MAX_SENDER_LENGTH,
     MAX_TENANT_LENGTH,
     check_identifier,

@@ -7,9 +7,9 @@ from typing import Any
 import msgspec
 import redis
 
-from streams.codec import ENTRY_FIELD, PoisonEntryError, decode_entry
-from streams.keys import Keys
-from streams.message import Message
+from relayq.streams.codec import ENTRY_FIELD, PoisonEntryError, decode_entry
+from relayq.streams.keys import Keys
+from relayq.streams.message import Message
 
 __all__ = ("DeadLetter", "read_dead_letters")
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
 
-from ops.local_provider import Delivery
+from relayq.ops.local_provider import Delivery
 
 __all__ = ("DeliveryCheck", "check_deliveries", "percentile")
 

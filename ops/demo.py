@@ -26,14 +26,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ops.dead_letter_inspection import read_dead_letters
-from ops.delivery_check import DeliveryCheck, check_deliveries
-from ops.local_provider import Delivery
-from producers.async_producer import Producer
-from producers.send_request import SendRequest
-from streams.keys import Keys
-from streams.redis_server import RedisServer, free_port
-from streams.settings import Settings
+from relayq.ops.dead_letter_inspection import read_dead_letters
+from relayq.ops.delivery_check import DeliveryCheck, check_deliveries
+from relayq.ops.local_provider import Delivery
+from relayq.producers.async_producer import Producer
+from relayq.producers.send_request import SendRequest
+from relayq.streams.keys import Keys
+from relayq.streams.redis_server import RedisServer, free_port
+from relayq.streams.settings import Settings
 
 __all__ = ("DemoOptions", "run_demo")
 
@@ -252,7 +252,7 @@ def run_demo(options: DemoOptions) -> int:
             [
                 sys.executable,
                 "-m",
-                "ops.cli",
+                "relayq.ops.cli",
                 "provider",
                 "--port",
                 str(port),
@@ -272,7 +272,15 @@ def run_demo(options: DemoOptions) -> int:
         console.print(f"local provider on {provider}; starting {options.workers} workers ...")
         workers = [
             processes.spawn(
-                [sys.executable, "-m", "ops.cli", "--log-level", "error", "worker", "--burst"],
+                [
+                    sys.executable,
+                    "-m",
+                    "relayq.ops.cli",
+                    "--log-level",
+                    "error",
+                    "worker",
+                    "--burst",
+                ],
                 env,
             )
             for _ in range(options.workers)

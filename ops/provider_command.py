@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from ops.local_provider import LocalProvider, ProviderBehaviour
+from relayq.ops.local_provider import LocalProvider, ProviderBehaviour
 
 __all__ = ("run_provider",)
 

@@ -7,9 +7,9 @@ import asyncio
 import datetime as dt
 import json
 
-from producers import Producer
-from streams.errors import ValidationError
-from streams.settings import Settings
+from relayq.producers import Producer
+from relayq.streams.errors import ValidationError
+from relayq.streams.settings import Settings
 
 __all__ = ("run_schedules",)
 

@@ -14,11 +14,11 @@ import sys
 
 import structlog
 
-from consumers.deliverer_factory import build_deliverer
-from consumers.worker import Worker
-from ops.early_signals import EarlySignals
-from streams.redis_client import create_client
-from streams.settings import Settings
+from relayq.consumers.deliverer_factory import build_deliverer
+from relayq.consumers.worker import Worker
+from relayq.ops.early_signals import EarlySignals
+from relayq.streams.redis_client import create_client
+from relayq.streams.settings import Settings
 
 __all__ = ("run_worker",)
 

@@ -7,8 +7,8 @@ async with Producer() as producer:
     )
 """
 
-from producers.async_producer import Producer
-from producers.send_request import SendRequest, SendResult
-from producers.sync_producer import SyncProducer
+from relayq.producers.async_producer import Producer
+from relayq.producers.send_request import SendRequest, SendResult
+from relayq.producers.sync_producer import SyncProducer
 
 __all__ = ("Producer", "SendRequest", "SendResult", "SyncProducer")

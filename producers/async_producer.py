@@ -11,24 +11,24 @@ import redis.exceptions
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
-from producers.direct_send import deliver_directly, fallback_for
-from producers.enqueue_command import EnqueueCommand, enqueue_command, parse_reply
-from producers.schedule_book import ScheduleBook
-from producers.send_batch import finish_batch, prepare_batch
-from producers.send_request import SendRequest, SendResult, prepare
-from streams.deliverer import Deliverer
-from streams.errors import RedisUnavailableError
-from streams.keys import Keys
-from streams.redis_client import (
+from relayq.producers.direct_send import deliver_directly, fallback_for
+from relayq.producers.enqueue_command import EnqueueCommand, enqueue_command, parse_reply
+from relayq.producers.schedule_book import ScheduleBook
+from relayq.producers.send_batch import finish_batch, prepare_batch
+from relayq.producers.send_request import SendRequest, SendResult, prepare
+from relayq.streams.deliverer import Deliverer
+from relayq.streams.errors import RedisUnavailableError
+from relayq.streams.keys import Keys
+from relayq.streams.redis_client import (
     check_partitions,
     create_client,
     redis_address,
     redis_failure,
 )
-from streams.schedule import Schedule
-from streams.scripts import Scripts
-from streams.settings import Settings
-from streams.telemetry import tracer, tracing_enabled
+from relayq.streams.schedule import Schedule
+from relayq.streams.scripts import Scripts
+from relayq.streams.settings import Settings
+from relayq.streams.telemetry import tracer, tracing_enabled
 
 __all__ = ("Producer",)
 

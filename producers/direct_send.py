@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 
 import structlog
 
-from producers.send_request import SendRequest, SendResult, prepare
-from streams.deliverer import Deliverer
-from streams.errors import DirectSendError, RedisUnavailableError
-from streams.settings import Settings
-from streams.telemetry import tracing_enabled
+from relayq.producers.send_request import SendRequest, SendResult, prepare
+from relayq.streams.deliverer import Deliverer
+from relayq.streams.errors import DirectSendError, RedisUnavailableError
+from relayq.streams.settings import Settings
+from relayq.streams.telemetry import tracing_enabled
 
 __all__ = ("BlockingFallback", "deliver_directly", "fallback_for")
 

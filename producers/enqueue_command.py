@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from producers.send_request import PreparedMessage
-from streams.codec import ENTRY_FIELD, encode_message
-from streams.keys import Keys
+from relayq.producers.send_request import PreparedMessage
+from relayq.streams.codec import ENTRY_FIELD, encode_message
+from relayq.streams.keys import Keys
 
 __all__ = ("EnqueueCommand", "enqueue_command", "parse_reply")
 

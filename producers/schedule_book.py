@@ -18,12 +18,18 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from producers.send_request import SendRequest, prepare
-from streams.errors import ValidationError
-from streams.keys import Keys
-from streams.schedule import Schedule, check_cron, check_every, decode_schedule, encode_schedule
-from streams.settings import Settings
-from streams.validation import check_identifier
+from relayq.producers.send_request import SendRequest, prepare
+from relayq.streams.errors import ValidationError
+from relayq.streams.keys import Keys
+from relayq.streams.schedule import (
+    Schedule,
+    check_cron,
+    check_every,
+    decode_schedule,
+    encode_schedule,
+)
+from relayq.streams.settings import Settings
+from relayq.streams.validation import check_identifier
 
 __all__ = ("ScheduleBook", "SyncScheduleBook")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from producers.enqueue_command import EnqueueCommand, enqueue_command
-from producers.send_request import SendRequest, SendResult, prepare
-from streams.errors import RelayqError
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.producers.enqueue_command import EnqueueCommand, enqueue_command
+from relayq.producers.send_request import SendRequest, SendResult, prepare
+from relayq.streams.errors import RelayqError
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 
 __all__ = ("PendingCommand", "finish_batch", "prepare_batch")
 

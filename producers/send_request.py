@@ -8,12 +8,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from streams.errors import ValidationError
-from streams.message import Message, Priority
-from streams.message_id import new_message_id
-from streams.settings import Settings
-from streams.telemetry import inject_context
-from streams.validation import (
+from relayq.streams.errors import ValidationError
+from relayq.streams.message import Message, Priority
+from relayq.streams.message_id import new_message_id
+from relayq.streams.settings import Settings
+from relayq.streams.telemetry import inject_context
+from relayq.streams.validation import (
     check_message_fields,
     check_priority,
     check_seconds,

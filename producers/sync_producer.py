@@ -9,24 +9,24 @@ from typing import Any
 
 import redis
 
-from producers.direct_send import BlockingFallback, deliver_directly, fallback_for
-from producers.enqueue_command import enqueue_command, parse_reply
-from producers.schedule_book import SyncScheduleBook
-from producers.send_batch import finish_batch, prepare_batch
-from producers.send_request import SendRequest, SendResult, prepare
-from streams.deliverer import Deliverer
-from streams.errors import RedisUnavailableError
-from streams.keys import Keys
-from streams.redis_client import (
+from relayq.producers.direct_send import BlockingFallback, deliver_directly, fallback_for
+from relayq.producers.enqueue_command import enqueue_command, parse_reply
+from relayq.producers.schedule_book import SyncScheduleBook
+from relayq.producers.send_batch import finish_batch, prepare_batch
+from relayq.producers.send_request import SendRequest, SendResult, prepare
+from relayq.streams.deliverer import Deliverer
+from relayq.streams.errors import RedisUnavailableError
+from relayq.streams.keys import Keys
+from relayq.streams.redis_client import (
     check_partitions_sync,
     create_sync_client,
     redis_address,
     redis_errors,
 )
-from streams.schedule import Schedule
-from streams.scripts import script_source
-from streams.settings import Settings
-from streams.telemetry import tracer, tracing_enabled
+from relayq.streams.schedule import Schedule
+from relayq.streams.scripts import script_source
+from relayq.streams.settings import Settings
+from relayq.streams.telemetry import tracer, tracing_enabled
 
 __all__ = ("SyncProducer",)
 

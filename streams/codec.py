@@ -13,9 +13,9 @@ from collections.abc import Mapping
 
 import msgspec
 
-from streams.errors import ValidationError
-from streams.message import Message
-from streams.validation import check_message
+from relayq.streams.errors import PoisonEntryError, ValidationError
+from relayq.streams.message import Message
+from relayq.streams.validation import check_message
 
 __all__ = ("ENTRY_FIELD", "PoisonEntryError", "decode_entry", "encode_message")
 
@@ -24,10 +24,6 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)
 # msgspec names where decoding failed by position (the Struct is an array): "at `$[1]`".
 _FIELD_POSITION = re.compile(r"`\$\[(\d+)\]")
-
-
-class PoisonEntryError(ValueError):
-    """A stream entry that is not a relayq message."""
 
 
 def encode_message(message: Message) -> bytes:

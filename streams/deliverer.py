@@ -21,8 +21,8 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
-from streams.errors import RelayqError
-from streams.message import Message
+from relayq.streams.errors import SendFencedError
+from relayq.streams.message import Message
 
 __all__ = (
     "Deliverer",
@@ -33,10 +33,6 @@ __all__ = (
 )
 
 _fence: ContextVar[Callable[[], bool] | None] = ContextVar("relayq_send_fence", default=None)
-
-
-class SendFencedError(RelayqError):
-    """The worker can no longer prove its lease: the request was not sent."""
 
 
 def check_send_allowed() -> None:

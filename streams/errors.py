@@ -4,7 +4,10 @@ RelayqError
 ├── ValidationError (also ValueError)    a message or setting is invalid; nothing was written
 ├── ConfigurationError (also ValueError) settings disagree with what Redis already holds
 ├── RedisUnavailableError                Redis could not be reached; nothing is known sent
-└── DeliveryError                        raised by deliverers (see streams.deliverer)
+├── DirectSendError                      Redis was away and the direct-send fallback failed too
+├── PoisonEntryError (also ValueError)   a stream entry is not a valid message (worker: DLQ)
+├── SendFencedError                      the worker's lease may have lapsed: request not sent
+└── DeliveryError                        raised by deliverers (see relayq.streams.deliverer)
     ├── RetryableDeliveryError           try again later (5xx, timeout, connection reset)
     │   └── ThrottledError               the provider asked us to slow down (429)
     └── PermanentDeliveryError           never retry (4xx other than 408/429)
@@ -17,9 +20,11 @@ __all__ = (
     "DeliveryError",
     "DirectSendError",
     "PermanentDeliveryError",
+    "PoisonEntryError",
     "RedisUnavailableError",
     "RelayqError",
     "RetryableDeliveryError",
+    "SendFencedError",
     "ThrottledError",
     "ValidationError",
 )
@@ -56,6 +61,15 @@ class RedisUnavailableError(RelayqError):
 
 class DirectSendError(RelayqError):
     """Redis was unreachable and the producer's direct-send fallback failed as well."""
+
+
+class PoisonEntryError(RelayqError, ValueError):
+    """A stream entry that is not a valid relayq message (written by hand, by a foreign
+    writer, or corrupted). A worker dead-letters it as ``poison`` on first sight."""
+
+
+class SendFencedError(RelayqError):
+    """The worker can no longer prove its lease: the request was not sent."""
 
 
 class DeliveryError(RelayqError):

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import zlib
 
-from streams.message import PRIORITY_ORDER, Priority
+from relayq.streams.message import PRIORITY_ORDER, Priority
 
 __all__ = ("GROUP", "Keys")
 

@@ -16,10 +16,10 @@ from typing import Any
 import redis
 from redis.asyncio import Redis
 
-from streams.errors import ConfigurationError, RedisUnavailableError
-from streams.keys import Keys
-from streams.redis_server import ensure_embedded_redis
-from streams.settings import Settings
+from relayq.streams.errors import ConfigurationError, RedisUnavailableError
+from relayq.streams.keys import Keys
+from relayq.streams.redis_server import ensure_embedded_redis
+from relayq.streams.settings import Settings
 
 __all__ = (
     "BLOCKING_READ_ALLOWANCE",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from streams.errors import ConfigurationError, RedisUnavailableError
+from relayq.streams.errors import ConfigurationError, RedisUnavailableError
 
 __all__ = (
     "RedisServer",

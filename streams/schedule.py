@@ -14,9 +14,9 @@ import math
 import msgspec
 from croniter import croniter
 
-from streams.errors import ValidationError
-from streams.message import Message
-from streams.message_id import new_message_id
+from relayq.streams.errors import ValidationError
+from relayq.streams.message import Message
+from relayq.streams.message_id import new_message_id
 
 __all__ = ("Schedule", "check_cron", "check_every", "decode_schedule", "encode_schedule")
 

@@ -16,7 +16,7 @@ __all__ = ("Scripts", "script_source")
 
 def script_source(name: str) -> str:
     """The text of ``streams/lua/<name>.lua``."""
-    return resources.files("streams").joinpath("lua", f"{name}.lua").read_text()
+    return resources.files("relayq.streams").joinpath("lua", f"{name}.lua").read_text()
 
 
 class Scripts:

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from streams.errors import ConfigurationError
+from relayq.streams.errors import ConfigurationError
 
 __all__ = ("ENVIRONMENT", "Settings")
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import msgspec
 
-from streams.errors import ValidationError
-from streams.message import Message, Priority
+from relayq.streams.errors import ValidationError
+from relayq.streams.message import Message, Priority
 
 __all__ = (
     "MAX_CONVERSATION_LENGTH",

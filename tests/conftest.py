@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from ops.local_provider import ProviderBehaviour, ProviderThread
-from streams.keys import Keys
-from streams.redis_server import RedisServer
-from streams.settings import Settings
+from relayq.ops.local_provider import ProviderBehaviour, ProviderThread
+from relayq.streams.keys import Keys
+from relayq.streams.redis_server import RedisServer
+from relayq.streams.settings import Settings
 from tests.support import WorkerPool
 
 ProviderFactory = Callable[..., ProviderThread]

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import signal
 
-from consumers.simple_deliverers import SinkDeliverer
-from streams.deliverer import DeliveryResult
-from streams.message import Message
-from streams.redis_client import create_client
-from streams.settings import Settings
+from relayq.consumers.simple_deliverers import SinkDeliverer
+from relayq.streams.deliverer import DeliveryResult
+from relayq.streams.message import Message
+from relayq.streams.redis_client import create_client
+from relayq.streams.settings import Settings
 
 __all__ = ("CRASH_PAYLOAD", "CrashingDeliverer", "build", "tried_key")
 

@@ -18,16 +18,16 @@ from typing import Any, TypeVar
 
 import redis
 
-from consumers.admission import Admission
-from consumers.envelope import Envelope, PartitionState
-from ops.local_provider import Delivery, ProviderThread
-from producers import SendRequest, SyncProducer
-from streams.codec import decode_entry
-from streams.keys import GROUP, Keys
-from streams.message import Message, Priority
-from streams.redis_client import create_client
-from streams.scripts import Scripts
-from streams.settings import ENVIRONMENT, Settings
+from relayq.consumers.admission import Admission
+from relayq.consumers.envelope import Envelope, PartitionState
+from relayq.ops.local_provider import Delivery, ProviderThread
+from relayq.producers import SendRequest, SyncProducer
+from relayq.streams.codec import decode_entry
+from relayq.streams.keys import GROUP, Keys
+from relayq.streams.message import Message, Priority
+from relayq.streams.redis_client import create_client
+from relayq.streams.scripts import Scripts
+from relayq.streams.settings import ENVIRONMENT, Settings
 
 ConversationKey = tuple[str, str]
 SentLog = dict[ConversationKey, list[str]]
@@ -84,7 +84,7 @@ def worker_environment(settings: Settings, **overrides: str) -> dict[str, str]:
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the ``relayq`` CLI against the test's Redis and namespace."""
     return subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args],
+        [sys.executable, "-m", "relayq.ops.cli", *args],
         env=worker_environment(settings),
         capture_output=True,
         text=True,
@@ -158,7 +158,14 @@ class WorkerPool:
         )
         self.directory.mkdir(parents=True, exist_ok=True)
         log_path = self.directory / f"worker-{len(self.processes)}.log"
-        command = [sys.executable, "-m", "ops.cli", "--log-level", WORKER_LOG_LEVEL, "worker"]
+        command = [
+            sys.executable,
+            "-m",
+            "relayq.ops.cli",
+            "--log-level",
+            WORKER_LOG_LEVEL,
+            "worker",
+        ]
         if burst:
             command.append("--burst")
         with open(log_path, "wb") as log:

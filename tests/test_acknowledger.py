@@ -9,12 +9,12 @@ import time
 
 import redis
 
-from consumers.acknowledger import Acknowledger
-from consumers.envelope import Envelope, PartitionState
-from streams.keys import GROUP, Keys
-from streams.message import Message, Priority
-from streams.redis_client import create_client
-from streams.settings import Settings
+from relayq.consumers.acknowledger import Acknowledger
+from relayq.consumers.envelope import Envelope, PartitionState
+from relayq.streams.keys import GROUP, Keys
+from relayq.streams.message import Message, Priority
+from relayq.streams.redis_client import create_client
+from relayq.streams.settings import Settings
 
 STREAM = "{relayq-test:0}:normal"
 

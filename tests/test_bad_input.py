@@ -11,11 +11,11 @@ import msgspec
 import pytest
 import redis
 
-from producers import Producer, SendRequest, SyncProducer
-from producers.send_request import prepare
-from streams.errors import ConfigurationError, ValidationError
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.producers import Producer, SendRequest, SyncProducer
+from relayq.producers.send_request import prepare
+from relayq.streams.errors import ConfigurationError, ValidationError
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 from tests.support import stream_length
 
 

@@ -33,7 +33,7 @@ from bench.scenarios import ceilings, deliver, load, send
 from bench.sizes import sizes_for
 from bench.tables import print_report
 from bench.targets import Target, evaluate
-from streams.redis_server import RedisServer
+from relayq.streams.redis_server import RedisServer
 
 VERSION_MISMATCH = (
     "producer failed (exit 1): Traceback (most recent call last):\n"

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import redis
 
-from ops.controls import Controls, Limits
-from streams.errors import ValidationError
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.ops.controls import Controls, Limits
+from relayq.streams.errors import ValidationError
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 from tests.support import run_cli
 
 BAD_CALLS: list[tuple[str, Callable[[Controls], object], str]] = [

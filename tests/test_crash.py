@@ -9,9 +9,9 @@ import signal
 
 import redis
 
-from ops.local_provider import ProviderThread
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.ops.local_provider import ProviderThread
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
 from tests.support import (
     WorkerPool,

@@ -7,9 +7,9 @@ from typing import Any
 
 import redis
 
-from producers import Producer, SendRequest, SyncProducer
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.producers import Producer, SendRequest, SyncProducer
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 from tests.support import async_wait_until, stream_length, wait_until
 
 WINDOW = 0.3

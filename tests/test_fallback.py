@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import redis
 
-from consumers.webhook_deliverer import WebhookDeliverer
-from producers import Producer
-from streams.errors import DirectSendError, RedisUnavailableError
-from streams.keys import Keys
-from streams.redis_server import RedisServer
-from streams.settings import Settings
+from relayq.consumers.webhook_deliverer import WebhookDeliverer
+from relayq.producers import Producer
+from relayq.streams.errors import DirectSendError, RedisUnavailableError
+from relayq.streams.keys import Keys
+from relayq.streams.redis_server import RedisServer
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
 from tests.support import stream_length
 

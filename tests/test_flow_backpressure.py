@@ -7,12 +7,12 @@ from typing import Any
 
 import redis
 
-from ops.controls import Controls
-from ops.local_provider import ProviderBehaviour, ProviderThread
-from producers import SendRequest
-from streams.codec import decode_entry
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.ops.controls import Controls
+from relayq.ops.local_provider import ProviderBehaviour, ProviderThread
+from relayq.producers import SendRequest
+from relayq.streams.codec import decode_entry
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 from tests.support import (
     WorkerPool,
     all_ids,

@@ -9,10 +9,10 @@ import time
 
 import redis
 
-from ops.local_provider import ProviderThread
-from producers import SendRequest, SyncProducer
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.ops.local_provider import ProviderThread
+from relayq.producers import SendRequest, SyncProducer
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
 from tests.support import (
     SentLog,

@@ -5,8 +5,8 @@ backlog delivered."""
 
 from __future__ import annotations
 
-from producers import SendRequest
-from streams.settings import Settings
+from relayq.producers import SendRequest
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
 from tests.support import (
     WorkerPool,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bisect
 
-from streams.settings import Settings
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
 from tests.support import (
     WorkerPool,

@@ -12,9 +12,9 @@ import asyncio
 import pytest
 import redis
 
-from consumers.admission import TICK, Admission
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.consumers.admission import TICK, Admission
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 from tests.support import admission_envelope, run_admission
 
 _IDLE = 1.0

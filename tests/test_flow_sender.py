@@ -8,13 +8,13 @@ import bisect
 
 import redis
 
-from consumers.admission import Admission
-from ops.controls import Controls
-from producers import SendRequest
-from streams.keys import Keys
-from streams.redis_client import create_client
-from streams.scripts import Scripts
-from streams.settings import Settings
+from relayq.consumers.admission import Admission
+from relayq.ops.controls import Controls
+from relayq.producers import SendRequest
+from relayq.streams.keys import Keys
+from relayq.streams.redis_client import create_client
+from relayq.streams.scripts import Scripts
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
 from tests.support import (
     WorkerPool,

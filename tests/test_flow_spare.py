@@ -9,10 +9,10 @@ import time
 import pytest
 import redis
 
-from consumers.admission import Admission
-from consumers.budget import TOKEN_LIFETIME
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.consumers.admission import Admission
+from relayq.consumers.budget import TOKEN_LIFETIME
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 from tests.support import admission_envelope, run_admission
 
 TENANT = "t1"

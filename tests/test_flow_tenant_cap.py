@@ -11,10 +11,10 @@ from typing import Any
 
 import redis
 
-from ops.controls import Controls
-from ops.local_provider import ProviderThread
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.ops.controls import Controls
+from relayq.ops.local_provider import ProviderThread
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
 from tests.support import (
     WorkerPool,

@@ -9,8 +9,8 @@ import time
 
 import redis
 
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
 from tests.support import (
     WorkerPool,

@@ -9,9 +9,9 @@ import time
 
 import redis
 
-from consumers.membership import desired_partitions
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.consumers.membership import desired_partitions
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
 from tests.support import (
     WorkerPool,

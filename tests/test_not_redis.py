@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from consumers.webhook_deliverer import WebhookDeliverer
-from ops.local_provider import ProviderThread
-from producers import Producer, SendRequest, SyncProducer
-from streams.errors import RedisUnavailableError
-from streams.settings import Settings
+from relayq.consumers.webhook_deliverer import WebhookDeliverer
+from relayq.ops.local_provider import ProviderThread
+from relayq.producers import Producer, SendRequest, SyncProducer
+from relayq.streams.errors import RedisUnavailableError
+from relayq.streams.settings import Settings
 
 HTTP_ANSWER = (
     b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n"

@@ -15,12 +15,12 @@ import msgspec
 import pytest
 import redis
 
-from ops.local_provider import ProviderThread
-from producers import SyncProducer
-from streams.codec import encode_message
-from streams.keys import GROUP, Keys
-from streams.message import Message, Priority
-from streams.settings import Settings
+from relayq.ops.local_provider import ProviderThread
+from relayq.producers import SyncProducer
+from relayq.streams.codec import encode_message
+from relayq.streams.keys import GROUP, Keys
+from relayq.streams.message import Message, Priority
+from relayq.streams.settings import Settings
 from tests.support import (
     SentLog,
     WorkerPool,

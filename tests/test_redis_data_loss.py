@@ -10,10 +10,10 @@ from pathlib import Path
 
 import redis
 
-from streams.keys import Keys
-from streams.message import Priority
-from streams.redis_server import RedisServer
-from streams.settings import Settings
+from relayq.streams.keys import Keys
+from relayq.streams.message import Priority
+from relayq.streams.redis_server import RedisServer
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
 from tests.support import (
     WorkerPool,

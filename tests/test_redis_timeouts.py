@@ -8,20 +8,15 @@ blocking stream reads stay correct with a read timeout shorter than their block.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import re
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 import tomllib
-import venv
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,13 +24,13 @@ from typing import Any
 import pytest
 import redis
 
-from ops.local_provider import ProviderThread
-from producers import Producer, SyncProducer
-from streams.errors import ConfigurationError, RedisUnavailableError
-from streams.keys import Keys
-from streams.redis_client import create_sync_client
-from streams.redis_server import RedisServer
-from streams.settings import ENVIRONMENT, Settings
+from relayq.ops.local_provider import ProviderThread
+from relayq.producers import Producer, SyncProducer
+from relayq.streams.errors import ConfigurationError, RedisUnavailableError
+from relayq.streams.keys import Keys
+from relayq.streams.redis_client import create_sync_client
+from relayq.streams.redis_server import RedisServer
+from relayq.streams.settings import ENVIRONMENT, Settings
 from tests.support import (
     WorkerPool,
     all_ids,
@@ -45,6 +40,7 @@ from tests.support import (
     send_all,
     wait_until,
 )
+from tests.venvs import cached_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 0.5
@@ -245,7 +241,7 @@ def test_a_worker_whose_read_timeout_is_shorter_than_its_blocking_read_reads_cor
 FLOOR_CHECK = """
 import asyncio, json, time
 import redis
-from producers import Producer, SyncProducer
+from relayq.producers import Producer, SyncProducer
 
 FIELDS = {"tenant": "t1", "conversation": "c1", "recipient": "r1", "payload": {}}
 
@@ -280,17 +276,6 @@ print(json.dumps({"redis": redis.__version__, "sync": sync_send(),
 FLOOR_CHECK_TIMEOUT = 60.0
 """A check still running after this long hung (it needs about 3 s)."""
 
-NETWORK_TROUBLE = (
-    "NewConnectionError",
-    "Failed to establish a new connection",
-    "Temporary failure in name resolution",
-    "Name or service not known",
-    "Network is unreachable",
-    "ConnectTimeoutError",
-    "ProxyError",
-    "Could not fetch URL",
-)
-
 
 def floor_requirements() -> list[str]:
     """relayq's dependencies, with redis-py pinned to its floor (``>=5.0`` -> ``==5.0.*``)."""
@@ -309,40 +294,10 @@ def redis_floor(requirements: list[str]) -> str:
     return next(r.split("==")[1].rstrip("*").rstrip(".") for r in requirements if "==" in r)
 
 
-def build_floor_venv(path: Path, requirements: list[str]) -> None:
-    """A venv at ``path`` with ``requirements``; skips the test when PyPI is unreachable."""
-    venv.EnvBuilder(with_pip=True, clear=True).create(path)
-    python = path / "bin" / "python"
-    command = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    result = subprocess.run(
-        [*command, "--retries", "2", "--timeout", "30", *requirements],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if result.returncode == 0:
-        return
-    output = result.stdout + result.stderr
-    if any(marker in output for marker in NETWORK_TROUBLE):
-        pytest.skip(f"pip could not reach the package index to install {requirements}: {output}")
-    pytest.fail(f"pip install {requirements} failed:\n{output}")
-
-
 @pytest.fixture(scope="session")
 def floor_python() -> Path:
-    """The python of a venv with the oldest redis-py relayq allows (and hiredis): built
-    once, kept in the temp folder for later sessions (keyed by Python and requirements)."""
-    requirements = floor_requirements()
-    key = hashlib.sha256(json.dumps([sys.version, requirements]).encode()).hexdigest()[:12]
-    path = Path(tempfile.gettempdir()) / f"relayq-redis-floor-{key}"
-    ready = path / "relayq-ready"
-    with open(f"{path}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another session may be building it right now
-        if not ready.exists():
-            build_floor_venv(path, requirements)
-            ready.write_text("\n".join(requirements))
-    return path / "bin" / "python"
+    """The python of a venv with the oldest redis-py relayq allows (and hiredis)."""
+    return cached_venv("redis-floor", floor_requirements())
 
 
 def run_floor_check(python: Path, url: str, tmp_path: Path) -> dict[str, Any]:

@@ -10,12 +10,12 @@ from typing import Any
 
 import redis
 
-from ops.local_provider import ProviderThread
-from producers import SyncProducer
-from streams.codec import decode_entry
-from streams.keys import Keys
-from streams.message import Priority
-from streams.settings import Settings
+from relayq.ops.local_provider import ProviderThread
+from relayq.producers import SyncProducer
+from relayq.streams.codec import decode_entry
+from relayq.streams.keys import Keys
+from relayq.streams.message import Priority
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
 from tests.support import (
     SentLog,

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import redis
 
-from ops.local_provider import Delivery
-from producers import Producer
-from streams.errors import ValidationError
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.ops.local_provider import Delivery
+from relayq.producers import Producer
+from relayq.streams.errors import ValidationError
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
 from tests.support import WorkerPool, live_workers, wait_until
 

@@ -9,12 +9,12 @@ import time
 
 import redis
 
-from consumers.worker import Worker
-from producers import Producer
-from streams.deliverer import DeliveryResult, check_send_allowed
-from streams.keys import Keys
-from streams.message import Message
-from streams.settings import Settings
+from relayq.consumers.worker import Worker
+from relayq.producers import Producer
+from relayq.streams.deliverer import DeliveryResult, check_send_allowed
+from relayq.streams.keys import Keys
+from relayq.streams.message import Message
+from relayq.streams.settings import Settings
 from tests.support import dead_letters
 
 

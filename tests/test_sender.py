@@ -9,11 +9,11 @@ from typing import Any
 import msgspec
 import redis
 
-from producers import Producer, SendRequest, SyncProducer
-from streams.codec import ENTRY_FIELD, decode_entry
-from streams.keys import Keys
-from streams.message import Message, Priority
-from streams.settings import Settings
+from relayq.producers import Producer, SendRequest, SyncProducer
+from relayq.streams.codec import ENTRY_FIELD, decode_entry
+from relayq.streams.keys import Keys
+from relayq.streams.message import Message, Priority
+from relayq.streams.settings import Settings
 from tests.support import run_cli
 
 MESSAGE: dict[str, Any] = {

@@ -11,9 +11,9 @@ from typing import Any
 
 import redis
 
-from producers import SyncProducer
-from streams.keys import Keys
-from streams.settings import Settings
+from relayq.producers import SyncProducer
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
 from tests.crashing_deliverer import CRASH_PAYLOAD, tried_key
 from tests.support import (

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 import redis
 
-from consumers.webhook_deliverer import WebhookDeliverer
-from producers import Producer, SyncProducer
-from streams.deliverer import DeliveryResult
-from streams.errors import DirectSendError, RedisUnavailableError, ValidationError
-from streams.keys import Keys
-from streams.message import Message
-from streams.redis_server import RedisServer
-from streams.settings import Settings
+from relayq.consumers.webhook_deliverer import WebhookDeliverer
+from relayq.producers import Producer, SyncProducer
+from relayq.streams.deliverer import DeliveryResult
+from relayq.streams.errors import DirectSendError, RedisUnavailableError, ValidationError
+from relayq.streams.keys import Keys
+from relayq.streams.message import Message
+from relayq.streams.redis_server import RedisServer
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
 from tests.support import stream_length
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from consumers.task_cancel import cancel_and_wait
+from relayq.consumers.task_cancel import cancel_and_wait
 
 
 async def _loop_that_swallows(cancels: int, seen: list[int]) -> None:

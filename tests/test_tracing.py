@@ -18,13 +18,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.util._once import Once
 
-from consumers import WebhookDeliverer, Worker
-from producers import Producer
-from streams.codec import decode_entry
-from streams.keys import Keys
-from streams.message import Priority
-from streams.settings import Settings
-from streams.telemetry import tracing_enabled
+from relayq.consumers import WebhookDeliverer, Worker
+from relayq.producers import Producer
+from relayq.streams.codec import decode_entry
+from relayq.streams.keys import Keys
+from relayq.streams.message import Priority
+from relayq.streams.settings import Settings
+from relayq.streams.telemetry import tracing_enabled
 from tests.conftest import ProviderFactory
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from producers.send_request import SendRequest, prepare
-from streams.codec import ENTRY_FIELD, PoisonEntryError, decode_entry, encode_message
-from streams.message import Message, Priority
-from streams.settings import Settings
+from relayq.producers.send_request import SendRequest, prepare
+from relayq.streams.codec import ENTRY_FIELD, PoisonEntryError, decode_entry, encode_message
+from relayq.streams.message import Message, Priority
+from relayq.streams.settings import Settings
 
 VALID: dict[str, Any] = {
     "id": "01HZZZZZZZZZZZZZZZZZZZZZZZ",

@@ -10,8 +10,8 @@ from typing import Any
 import httpcore
 import pytest
 
-from consumers.webhook_deliverer import _FencedStream
-from streams.deliverer import SendFencedError, send_fence
+from relayq.consumers.webhook_deliverer import _FencedStream
+from relayq.streams.deliverer import SendFencedError, send_fence
 
 
 class _Recorder(httpcore.AsyncNetworkStream):

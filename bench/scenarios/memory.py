@@ -9,9 +9,9 @@ from bench.relayq_env import NAMESPACE
 from bench.relayq_produce import plan
 from bench.results import RunOutput
 from bench.scenarios import Scenario
-from producers.send_request import prepare
-from streams.codec import encode_message
-from streams.settings import Settings
+from relayq.producers.send_request import prepare
+from relayq.streams.codec import encode_message
+from relayq.streams.settings import Settings
 
 __all__ = ("ENTRY", "RAW", "RELAYQ", "RELAYQ_DEDUP", "SCENARIO")
 
