@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from relayq.consumers.stream_maintenance import parse_stream_id
-from relayq.streams.keys import GROUP, Keys
+from relayq.streams.keys import Keys
+from relayq.streams.stream_groups import find_group, parse_stream_id
 
 __all__ = ("Backlog", "measure_backlog")
 
@@ -54,7 +54,7 @@ async def measure_backlog(client: Redis, keys: Keys) -> Backlog:
         groups, last_entry = replies[2 * index], replies[2 * index + 1]
         if isinstance(groups, Exception):  # no such stream yet
             continue
-        group = next((g for g in groups if g["name"] in (GROUP, GROUP.encode())), None)
+        group = find_group(groups)
         pending += int(group["pending"]) if group else 0
         unread += _unread(group, last_entry)
     tail = replies[2 * len(streams) :]

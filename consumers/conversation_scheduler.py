@@ -49,7 +49,7 @@ class ConversationScheduler:
         self._conversations: dict[ConversationKey, Conversation] = {}
         self._ready = ReadyQueue()
         self._running = 0
-        self.gate = gate(self._resume)
+        self._gate = gate(self._resume)
 
     def add(self, envelope: Envelope) -> None:
         """Queue an entry behind the earlier entries of its conversation."""
@@ -91,6 +91,15 @@ class ConversationScheduler:
                 dropped += len(conversation.entries)
         return dropped
 
+    def resume_paused(self) -> None:
+        """An operator pause was lifted: requeue what a pause set aside (checked again)."""
+        self._gate.resume_paused()
+
+    @property
+    def waiting(self) -> int:
+        """Conversations set aside by a pause or parked for admission."""
+        return self._gate.waiting
+
     @property
     def buffered(self) -> int:
         return sum(len(c.entries) for c in self._conversations.values())
@@ -120,13 +129,13 @@ class ConversationScheduler:
             if wait > 0:  # a backoff recovered from Redis: hold only this conversation
                 asyncio.get_running_loop().call_later(wait, self._resume, conversation)
                 continue
-            if await self.gate.enter(conversation, envelope):
+            if await self._gate.enter(conversation, envelope):
                 await self._deliver_head(conversation, envelope)
 
     async def _deliver_head(self, conversation: Conversation, envelope: Envelope) -> None:
         state = conversation.state
         if not state.active:  # given up while admission was asked
-            self.gate.leave(envelope)
+            self._gate.leave(envelope)
             return
         self._running += 1
         state.in_flight += 1
@@ -135,7 +144,7 @@ class ConversationScheduler:
         finally:
             self._running -= 1
             state.in_flight -= 1
-            self.gate.leave(envelope)
+            self._gate.leave(envelope)
         if retry_in is not None:
             asyncio.get_running_loop().call_later(retry_in, self._resume, conversation)
         else:

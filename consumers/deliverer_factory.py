@@ -18,7 +18,8 @@ from relayq.streams.settings import Settings
 __all__ = ("build_deliverer",)
 
 
-def build_deliverer(settings: Settings, client: Redis) -> Deliverer:
+def build_deliverer(settings: Settings, client: Redis | None) -> Deliverer:
+    """``client`` None: no Redis at hand (a producer's direct send), so no ``sink``."""
     name = settings.deliverer
     if name == "webhook":
         if not settings.webhook_url:
@@ -32,6 +33,8 @@ def build_deliverer(settings: Settings, client: Redis) -> Deliverer:
             max_connections=settings.concurrency,
         )
     if name == "sink":
+        if client is None:
+            raise ConfigurationError("RELAYQ_DELIVERER=sink writes to Redis: not for direct send")
         return SinkDeliverer(client, settings.namespace)
     if name == "noop":
         return NoopDeliverer()

@@ -73,7 +73,7 @@ class DeliveryRunner:
 
     async def __call__(self, envelope: Envelope) -> float | None:
         if not envelope.state.may_send(time.monotonic(), self._timeout):
-            self._metrics.dropped_on_handover += 1
+            self._metrics.released_on_handover += 1
             return _FENCE_RETRY
         tenant = envelope.message.tenant
         self._metrics.started(tenant)
@@ -105,7 +105,7 @@ class DeliveryRunner:
             with send_fence(request_leaves):
                 await self._attempt(envelope)
         except SendFencedError:
-            self._metrics.dropped_on_handover += 1
+            self._metrics.released_on_handover += 1
             await self._unmark(envelope)
             return _FENCE_RETRY
         except ThrottledError as exc:
@@ -175,7 +175,8 @@ class DeliveryRunner:
             reason, kind, hint = f"{type(exc).__name__}: {exc}", "exception", None
         envelope.failed_attempts += 1
         attempts = envelope.failed_attempts
-        if attempts >= self._settings.max_attempts:
+        allowed = envelope.message.max_attempts or self._settings.max_attempts
+        if attempts >= allowed:
             error = f"{kind}: {reason} (after {attempts} attempts)"
             return await self._dead_letter(envelope, error, DeadLetterKind.EXHAUSTED, attempts)
         delay = retry_delay(attempts, self._settings.backoff_base, self._settings.backoff_max, hint)

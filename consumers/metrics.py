@@ -14,7 +14,9 @@ class WorkerMetrics:
     retried: int = 0
     throttled: int = 0
     dead_lettered: int = 0
-    dropped_on_handover: int = 0
+    released_on_handover: int = 0
+    """Entries read but not started because the partition went to another worker (or the
+    lease could no longer cover a send): left pending for the next owner, not lost."""
     in_flight: int = 0
     tenant_in_flight: dict[str, int] = dataclasses.field(default_factory=dict)
     """Per tenant; zeros are kept (cheaper per message) and left out of ``snapshot``."""
@@ -34,7 +36,7 @@ class WorkerMetrics:
             "retried": self.retried,
             "throttled": self.throttled,
             "dead_lettered": self.dead_lettered,
-            "dropped_on_handover": self.dropped_on_handover,
+            "released_on_handover": self.released_on_handover,
             "in_flight": self.in_flight,
             "tenant_in_flight": dict(
                 Counter({t: n for t, n in self.tenant_in_flight.items() if n}).most_common(20)

@@ -27,8 +27,9 @@ from relayq.consumers.stall_marks import stall_count
 from relayq.streams.codec import PoisonEntryError, decode_entry
 from relayq.streams.keys import GROUP, Keys
 from relayq.streams.redis_client import REDIS_UNAVAILABLE, check_partitions
+from relayq.streams.stream_groups import ensure_groups
 
-__all__ = ("PartitionReader", "ensure_groups")
+__all__ = ("PartitionReader",)
 
 _log = structlog.get_logger(__name__)
 RawEntry = tuple[bytes, dict[bytes, bytes] | None]
@@ -40,17 +41,6 @@ _GROUP_GONE = ("NOGROUP", "UNBLOCKED")
 """Errors of a read whose stream or group was deleted (before it, or while it blocked)."""
 _RECLAIMED = "done"
 """A reclaim cursor past the last pending entry (XAUTOCLAIM answered 0-0)."""
-
-
-async def ensure_groups(client: Redis, streams: Sequence[str]) -> None:
-    """Create the consumer group on each stream (from id 0, creating the stream) if missing."""
-    async with client.pipeline(transaction=False) as pipe:
-        for stream in streams:
-            pipe.xgroup_create(stream, GROUP, id="0", mkstream=True)
-        replies = await pipe.execute(raise_on_error=False)
-    for reply in replies:
-        if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
-            raise reply
 
 
 class PartitionReader:

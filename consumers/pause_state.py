@@ -2,28 +2,19 @@
 
 Workers refresh this every ``Worker`` ownership tick (<= 0.5 s), so a pause takes effect
 within a second: paused conversations are set aside before their next send starts,
-in-flight sends finish, nothing is dropped; on resume they continue in order.
+in-flight sends finish, nothing is dropped; on resume they continue in order. The scopes
+(the hash's fields) are built in ``streams.keys`` (``pause_scope``), as ``Controls``
+writes them.
 """
 
 from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from relayq.streams.keys import Keys
+from relayq.streams.keys import PAUSE_ALL, Keys, priority_pause_scope, tenant_pause_scope
 from relayq.streams.message import Priority
 
-__all__ = ("PauseState", "pause_scope")
-
-
-def pause_scope(*, priority: Priority | None = None, tenant: str | None = None) -> str:
-    """The ``ns:paused`` field for a scope: ``all``, ``priority:<p>`` or ``tenant:<t>``."""
-    if priority is not None and tenant is not None:
-        raise ValueError("pause one priority or one tenant, not both at once")
-    if priority is not None:
-        return f"priority:{Priority(priority).value}"
-    if tenant is not None:
-        return f"tenant:{tenant}"
-    return "all"
+__all__ = ("PauseState",)
 
 
 class PauseState:
@@ -43,7 +34,7 @@ class PauseState:
         if not scopes:
             return False
         return (
-            "all" in scopes
-            or f"priority:{priority.value}" in scopes
-            or f"tenant:{tenant}" in scopes
+            PAUSE_ALL in scopes
+            or priority_pause_scope(priority) in scopes
+            or tenant_pause_scope(tenant) in scopes
         )

@@ -1,7 +1,8 @@
 """Deliverers that need no provider: ``noop`` (benchmarks) and ``sink`` (demos, tests).
 
 The sink appends ``"<tenant>\\x1f<conversation>\\x1f<message id>"`` to the Redis list
-``<ns>:sink`` so a check from another process can see exactly what was delivered, in order.
+``<ns>:sink`` (``Keys.sink``) so a check from another process can see exactly what was
+delivered, in order.
 """
 
 from __future__ import annotations
@@ -9,15 +10,12 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from relayq.streams.deliverer import DeliveryResult
+from relayq.streams.keys import sink_key
 from relayq.streams.message import Message
 
-__all__ = ("NoopDeliverer", "SinkDeliverer", "sink_key")
+__all__ = ("NoopDeliverer", "SinkDeliverer")
 
 _OK = DeliveryResult()
-
-
-def sink_key(namespace: str) -> str:
-    return f"{namespace}:sink"
 
 
 class NoopDeliverer:

@@ -12,16 +12,11 @@ from redis.asyncio import Redis
 from relayq.consumers.envelope import PartitionState
 from relayq.streams.keys import GROUP, Keys
 from relayq.streams.scripts import Scripts
+from relayq.streams.stream_groups import as_text, find_group, parse_stream_id
 
-__all__ = ("StreamMaintenance", "parse_stream_id")
+__all__ = ("StreamMaintenance",)
 
 _PROMOTE_BATCH = 1000
-
-
-def parse_stream_id(value: bytes | str) -> tuple[int, int]:
-    text = value.decode() if isinstance(value, bytes) else value
-    millis, _, seq = text.partition("-")
-    return int(millis), int(seq or 0)
 
 
 class StreamMaintenance:
@@ -62,7 +57,7 @@ class StreamMaintenance:
 
     async def _trim_floor(self, stream: str) -> tuple[int, int] | None:
         groups: list[dict[str, Any]] = await self._client.xinfo_groups(stream)
-        group = next((g for g in groups if g["name"] in (GROUP, GROUP.encode())), None)
+        group = find_group(groups)
         if group is None:
             return None
         last = parse_stream_id(group["last-delivered-id"])
@@ -75,7 +70,6 @@ class StreamMaintenance:
     async def _forget_idle_consumers(self, stream: str) -> None:
         consumers: list[dict[str, Any]] = await self._client.xinfo_consumers(stream, GROUP)
         for consumer in consumers:
-            name = consumer["name"]
-            name = name.decode() if isinstance(name, bytes) else name
+            name = as_text(consumer["name"])
             if name != self._consumer and not consumer["pending"]:
                 await self._client.xgroup_delconsumer(stream, GROUP, name)

@@ -83,6 +83,7 @@ class Worker:
         self.deliverer = deliverer
         self._stop = asyncio.Event()
         self._readers: dict[int, asyncio.Task[None]] = {}
+        self._releases: set[asyncio.Task[None]] = set()
         self._build_parts()
 
     def _build_parts(self) -> None:
@@ -128,9 +129,6 @@ class Worker:
             leases=LeaseTable(client, scripts, keys, settings.lease_ttl),
             worker_id=self.worker_id,
             lease_ttl=settings.lease_ttl,
-            start=self._start_partition,
-            drop=self._drop_partition,
-            drain=self._drain_partition,
         )
         self._maintenance = StreamMaintenance(client, scripts, keys, self.worker_id)
         self._schedules = ScheduleFiring(client, scripts, keys)
@@ -142,7 +140,7 @@ class Worker:
             "stopping": self._stop.is_set(),
             "scheduler_idle": self.scheduler.idle,
             "buffered": self.scheduler.buffered,
-            "waiting": self.scheduler.gate.waiting,
+            "waiting": self.scheduler.waiting,
             **self.admission.stats(),
             **self.metrics.snapshot(),
         }
@@ -152,6 +150,16 @@ class Worker:
         self._stop.set()
 
     # -- partitions ---------------------------------------------------------------------
+
+    async def _ownership_tick(self) -> None:
+        """Act on each step of ownership before the next step's round trip (see ownership)."""
+        ownership = self.ownership
+        for state in await ownership.renew():
+            self._drop_partition(state)
+        for state in ownership.to_release():
+            self._release_later(state)
+        for state in await ownership.acquire():
+            self._start_partition(state)
 
     def _start_partition(self, state: PartitionState) -> None:
         task = asyncio.create_task(self._read_partition(state))
@@ -167,13 +175,31 @@ class Worker:
             # Give the partition back (drain, release the lease): the next tick takes it
             # again with a fresh reader, here or on another worker. Only dropping it would
             # leave its lease renewed forever with nobody reading.
-            self.ownership.abandon(state)
+            if self.ownership.abandon(state):
+                self._release_later(state)
 
     def _drop_partition(self, state: PartitionState) -> None:
-        self.metrics.dropped_on_handover += self.scheduler.drop_partition(state)
+        self.metrics.released_on_handover += self.scheduler.drop_partition(state)
         task = self._readers.get(state.partition)
         if task is not None and not task.done():
             task.cancel()
+
+    def _release_later(self, state: PartitionState) -> None:
+        task = asyncio.create_task(self._drain_and_release(state))
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
+    async def _drain_and_release(self, state: PartitionState) -> None:
+        """Stop the partition, let its sends finish and their acks flush, then hand the lease
+        back. Should that fail, the lease runs out on its own (nothing is lost: what was not
+        acknowledged stays pending for the next owner)."""
+        try:
+            await self._drain_partition(state)
+            await self.ownership.release(state)
+        except Exception as exc:
+            _log.warning("partition_release_failed", partition=state.partition, error=str(exc))
+        finally:
+            self.ownership.forget(state)
 
     async def _drain_partition(self, state: PartitionState) -> None:
         self._drop_partition(state)
@@ -184,15 +210,21 @@ class Worker:
             await asyncio.sleep(0.01)
         await self.acknowledger.drain()
 
+    async def _release_all(self) -> None:
+        """Drain and release every partition (shutdown), those being released first."""
+        await asyncio.gather(*self._releases)
+        held = list(self.ownership.held.values())
+        await asyncio.gather(*(self._drain_and_release(state) for state in held))
+
     # -- loops --------------------------------------------------------------------------
 
     async def _ownership_loop(self) -> None:
         interval = min(0.5, self.settings.lease_renew_interval)
         while True:
             try:
-                await self.ownership.tick()
+                await self._ownership_tick()
                 if await self.pauses.refresh(self.client, self.keys):
-                    self.scheduler.gate.resume_paused()
+                    self.scheduler.resume_paused()
             except REDIS_UNAVAILABLE as exc:
                 # The fence keeps us from sending once our leases may have lapsed.
                 _log.warning("ownership_tick_failed", error=str(exc))
@@ -285,7 +317,7 @@ class Worker:
         with contextlib.suppress(Exception):
             await self.acknowledger.drain()
             await self.admission.give_back()
-            await self.ownership.release_all()
+            await self._release_all()
         await cancel_and_wait(*by_name.values())
         _log.info(
             "worker_stopped",

@@ -7,9 +7,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from relayq.ops.cli_errors import (
+    CommandParser,
+    is_operator_problem,
+    report_failure,
+    silence_closed_stdout,
+)
 from relayq.ops.early_signals import EarlySignals
-from relayq.streams.errors import RelayqError
-from relayq.streams.settings import ENVIRONMENT, Settings
+from relayq.streams.settings import Settings
 
 # streams.logging_setup (structlog) is imported in main(), after a worker's stop signals
 # are caught: it alone took ~0.4 s of a worker's start-up.
@@ -42,7 +47,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         workers=args.workers,
         fail_rate=args.fail_rate,
         throttle_rate=args.throttle_rate,
-        data_dir=args.data_dir,
+        data_dir=args.data_dir or str(Settings.from_env().data_path / "demo"),
         timeout=args.timeout,
         tenant_cap=args.tenant_cap,
         global_rate=args.global_rate,
@@ -70,86 +75,55 @@ def _cmd_redis(args: argparse.Namespace) -> int:
     return 0
 
 
-def _controls(args: argparse.Namespace) -> tuple[Any, Any]:
-    from relayq.ops.controls import Controls
-    from relayq.streams.keys import Keys
-    from relayq.streams.redis_client import create_sync_client
-
-    settings = _settings(args)
-    client = create_sync_client(settings)
-    return Controls(client, Keys(settings.namespace, settings.partitions)), client
-
-
 def _cmd_pause(args: argparse.Namespace) -> int:
-    controls, client = _controls(args)
-    with client:
-        if args.command == "pause":
-            print(f"paused {controls.pause(priority=args.priority, tenant=args.tenant)}")
-        elif controls.resume(priority=args.priority, tenant=args.tenant):
-            print("resumed")
-        else:
-            print("was not paused")
-        print("paused now: " + (", ".join(controls.paused()) or "nothing"))
-    return 0
+    from relayq.ops.controls_command import run_pause
+
+    return run_pause(_settings(args), args)
+
+
+def _cmd_paused(args: argparse.Namespace) -> int:
+    from relayq.ops.controls_command import run_paused
+
+    return run_paused(_settings(args))
 
 
 def _cmd_limits(args: argparse.Namespace) -> int:
-    values = {"rate": args.rate, "burst": args.burst}
-    changes = any(v is not None for v in (*values.values(), args.cap))
-    if args.clear and changes:
-        return _usage_error("--clear takes no --cap, --rate or --burst")
-    if args.cap is not None and args.tenant is None:
-        return _usage_error("--cap needs --tenant (the cap is per tenant)")
-    controls, client = _controls(args)
-    with client:
-        if args.tenant is not None:
-            if args.clear:
-                controls.clear_tenant_limits(args.tenant)
-            elif changes:
-                controls.set_tenant_limits(args.tenant, cap=args.cap, **values)
-            print(f"tenant {args.tenant}: {controls.tenant_limits(args.tenant)}")
-        elif args.sender is not None:
-            if args.clear:
-                controls.clear_sender_limits(args.sender)
-            elif changes:
-                controls.set_sender_limits(args.sender, **values)
-            print(f"sender {args.sender}: {controls.sender_limits(args.sender)}")
-        else:
-            if args.clear:
-                controls.clear_global_limits()
-            elif changes:
-                controls.set_global_limits(**values)
-            print(f"global: {controls.global_limits()}")
-    return 0
+    from relayq.ops.controls_command import run_limits
 
-
-def _usage_error(problem: str) -> int:
-    print(f"relayq: error: {problem}", file=sys.stderr)
-    return 2
+    return run_limits(_settings(args), args)
 
 
 def _cmd_schedules(args: argparse.Namespace) -> int:
-    from relayq.ops.schedules_command import run_schedules
+    from relayq.ops.running_redis import running_redis
+    from relayq.ops.schedules_command import check_arguments, run_schedules
 
-    return run_schedules(_settings(args), args)
+    check_arguments(args)
+    return run_schedules(running_redis(_settings(args)), args)
 
 
 def _cmd_env(_args: argparse.Namespace) -> int:
-    for variable, (field, _parse, doc) in ENVIRONMENT.items():
-        default = getattr(Settings(), field)
-        print(f"{variable:34} {doc} (default: {default})")
-    return 0
+    from relayq.ops.env_command import run_env
+
+    return run_env()
+
+
+def _add_redis_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--redis-url", dest="redis_url", help="else REDIS_URL, else embedded")
+    command.add_argument("--namespace", help="else RELAYQ_NAMESPACE")
 
 
 def _add_control_commands(sub: Any) -> None:
     for name, text in (("pause", "pause sending"), ("resume", "resume after a pause")):
-        cmd = sub.add_parser(name, help=f"{text}: everything, one --priority or one --tenant")
+        cmd = sub.add_parser(name, help=f"{text}: --all, one --priority or one --tenant")
         scope = cmd.add_mutually_exclusive_group()
+        scope.add_argument("--all", action="store_true", help="the whole namespace")
         scope.add_argument("--tenant")
         scope.add_argument("--priority", choices=("high", "normal", "low"))
-        cmd.add_argument("--redis-url", dest="redis_url")
-        cmd.add_argument("--namespace")
+        _add_redis_options(cmd)
         cmd.set_defaults(handler=_cmd_pause)
+    paused = sub.add_parser("paused", help="list what is paused (changes nothing)")
+    _add_redis_options(paused)
+    paused.set_defaults(handler=_cmd_paused)
 
     limits = sub.add_parser(
         "limits", help="show or change limits at run time (global, one --tenant's or --sender's)"
@@ -161,15 +135,13 @@ def _add_control_commands(sub: Any) -> None:
     limits.add_argument("--rate", type=float, help="sends per second (0 = off)")
     limits.add_argument("--burst", type=int, help="sends at once before the rate applies")
     limits.add_argument("--clear", action="store_true", help="back to the workers' defaults")
-    limits.add_argument("--redis-url", dest="redis_url")
-    limits.add_argument("--namespace")
+    _add_redis_options(limits)
     limits.set_defaults(handler=_cmd_limits)
 
 
 def _add_schedule_commands(sub: Any) -> None:
     schedules = sub.add_parser("schedules", help="list, add or remove repeatable messages")
-    schedules.add_argument("--redis-url", dest="redis_url")
-    schedules.add_argument("--namespace")
+    _add_redis_options(schedules)
     actions = schedules.add_subparsers(dest="action")
     actions.add_parser("list", help="every schedule and its next due time (the default)")
     remove = actions.add_parser("remove", help="stop and delete a schedule")
@@ -188,7 +160,7 @@ def _add_schedule_commands(sub: Any) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="relayq", description=__doc__)
+    parser = CommandParser(prog="relayq", description=__doc__)
     parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -197,8 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--deliverer", help="webhook | sink | noop | module:factory")
     worker.add_argument("--webhook-url", dest="webhook_url")
     worker.add_argument("--concurrency", type=int)
-    worker.add_argument("--redis-url", dest="redis_url")
-    worker.add_argument("--namespace")
+    _add_redis_options(worker)
     worker.set_defaults(handler=_cmd_worker)
 
     demo = sub.add_parser("demo", help="run the end-to-end demo on an embedded Redis")
@@ -210,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--throttle-rate", type=float, default=0.01)
     demo.add_argument("--tenant-cap", type=int, default=5, help="sends in flight per tenant")
     demo.add_argument("--global-rate", type=float, default=0.0, help="sends/s (0 = off)")
-    demo.add_argument("--data-dir", default=".relayq/demo")
+    demo.add_argument("--data-dir", help="emptied first; default: RELAYQ_DATA_DIR/demo")
     demo.add_argument("--timeout", type=float, default=300.0)
     demo.set_defaults(handler=_cmd_demo)
 
@@ -229,24 +200,34 @@ def _parser() -> argparse.ArgumentParser:
     _add_control_commands(sub)
     _add_schedule_commands(sub)
 
-    env = sub.add_parser("env", help="list the environment variables relayq reads")
+    env = sub.add_parser("env", help="the settings in force and where each came from")
     env.set_defaults(handler=_cmd_env)
     return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from relayq.streams.logging_setup import configure_logging
+
+    configure_logging(args.log_level)
+    code: int = args.handler(args)
+    sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.handler is _cmd_worker:
         args.early_signals = EarlySignals().catch()
-    from relayq.streams.logging_setup import configure_logging
-
     try:
-        configure_logging(args.log_level)
-        code: int = args.handler(args)
-    except (RelayqError, ValueError) as exc:
-        print(f"relayq: error: {exc}", file=sys.stderr)
-        return 2
-    return code
+        return _run(args)
+    except BrokenPipeError:
+        return silence_closed_stdout()
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if not is_operator_problem(exc):
+            raise  # a bug: its traceback is what a report needs
+        return report_failure(exc)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ import math
 import msgspec
 import redis
 
-from relayq.consumers.pause_state import pause_scope
 from relayq.streams.errors import ValidationError
-from relayq.streams.keys import Keys
+from relayq.streams.keys import Keys, pause_scope
 from relayq.streams.message import Priority
+from relayq.streams.settings import Settings
 from relayq.streams.validation import (
     MAX_SENDER_LENGTH,
     MAX_TENANT_LENGTH,
@@ -30,7 +30,7 @@ from relayq.streams.validation import (
     check_priority,
 )
 
-__all__ = ("Controls", "Limits")
+__all__ = ("Controls", "Limits", "default_limits")
 
 _TENANT_FIELDS = ("cap", "rate", "burst")
 _SENDER_FIELDS = ("rate", "burst")
@@ -43,6 +43,18 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     cap: int | None = None
     rate: float | None = None
     burst: int | None = None
+
+
+def default_limits(settings: Settings) -> dict[str, Limits]:
+    """What workers with ``settings`` apply where no override is set: per ``tenant``, per
+    ``sender`` and ``global`` (0 = that limit is off)."""
+    return {
+        "tenant": Limits(
+            cap=settings.tenant_cap, rate=settings.tenant_rate, burst=settings.tenant_burst
+        ),
+        "sender": Limits(rate=settings.sender_rate, burst=settings.sender_burst),
+        "global": Limits(rate=settings.global_rate, burst=settings.global_burst),
+    }
 
 
 def _check_limit(field: str, value: float | None) -> str | None:

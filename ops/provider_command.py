@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 
+from relayq.ops.cli_errors import CommandError
 from relayq.ops.local_provider import LocalProvider, ProviderBehaviour
 
 __all__ = ("run_provider",)
 
 
 async def _serve(port: int, behaviour: ProviderBehaviour) -> None:
-    provider = await LocalProvider(behaviour, port).start()
+    try:
+        provider = await LocalProvider(behaviour, port).start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise CommandError(
+            f"port {port} on 127.0.0.1 is already in use: choose another with --port"
+        ) from None
     print(f"provider listening on {provider.url}", flush=True)
     try:
         await asyncio.Event().wait()

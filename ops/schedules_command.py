@@ -9,9 +9,22 @@ import json
 
 from relayq.producers import Producer
 from relayq.streams.errors import ValidationError
+from relayq.streams.schedule import check_cron, check_every
 from relayq.streams.settings import Settings
 
-__all__ = ("run_schedules",)
+__all__ = ("check_arguments", "run_schedules")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse a bad ``add`` (interval, cron, payload) before any Redis is looked for:
+    a usage error stays one, whether Redis answers or not."""
+    if args.action != "add":
+        return
+    if args.every is not None:
+        check_every(args.every)
+    if args.cron is not None:
+        check_cron(args.cron)
+    _payload(args.payload)
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -33,7 +46,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                 priority=args.priority,
             )
         for schedule, due_ms in await producer.schedules():
-            due = dt.datetime.fromtimestamp(due_ms / 1000, tz=dt.UTC).isoformat(timespec="seconds")
+            due = _due_text(due_ms)
             template = schedule.template
             sender = f" from {template.sender}" if template.sender is not None else ""
             print(
@@ -41,6 +54,15 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                 f"{template.tenant}/{template.conversation} -> {template.recipient}{sender}"
             )
     return 0
+
+
+def _due_text(due_ms: int) -> str:
+    """The due time in UTC, or the raw number when no date can hold it (a schedule stored
+    before intervals were bounded): listing never fails on one bad schedule."""
+    try:
+        return dt.datetime.fromtimestamp(due_ms / 1000, tz=dt.UTC).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):
+        return f"(out of range: {due_ms} ms; remove and add it again)"
 
 
 def _payload(text: str) -> object:

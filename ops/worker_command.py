@@ -17,7 +17,7 @@ import structlog
 from relayq.consumers.deliverer_factory import build_deliverer
 from relayq.consumers.worker import Worker
 from relayq.ops.early_signals import EarlySignals
-from relayq.streams.redis_client import create_client
+from relayq.streams.redis_client import create_client, redis_address, redis_errors
 from relayq.streams.settings import Settings
 
 __all__ = ("run_worker",)
@@ -48,7 +48,8 @@ async def _serve(settings: Settings, burst: bool, early: EarlySignals | None) ->
     for caught in early.received if early is not None else ():
         on_signal(caught)
     try:
-        await worker.run()
+        with redis_errors(redis_address(client)):  # what escapes the worker names its Redis
+            await worker.run()
     finally:
         await client.aclose()
     return 0

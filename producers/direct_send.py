@@ -1,31 +1,49 @@
-"""The opt-in direct-send fallback of both producers: when Redis cannot be reached, hand
-the message straight to a deliverer (no queue: no ordering, limits, retries or DLQ).
+"""Sending without the queue, for both producers: the opt-in fallback (when Redis cannot
+be reached, hand the message straight to a deliverer) and the direct-send switch (always
+do so, never touching Redis). Either way: no ordering, limits, retries, DLQ or dedup.
 
-``fallback_for`` decides whether the fallback may be used at all; ``deliver_directly``
-sends; ``BlockingFallback`` runs the (async) deliverer for ``SyncProducer`` on an event
-loop of its own in a background thread, so pooled connections outlive one call and
-threads can send at once.
+``fallback_for`` decides whether the fallback may be used at all; ``fall_back`` sends
+after a Redis failure, ``send_direct`` under the switch; ``BlockingFallback`` runs the
+(async) deliverer for ``SyncProducer`` on an event loop of its own in a background
+thread, so pooled connections outlive one call and threads can send at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
 import structlog
 
 from relayq.producers.send_request import SendRequest, SendResult, prepare
 from relayq.streams.deliverer import Deliverer
-from relayq.streams.errors import DirectSendError, RedisUnavailableError
+from relayq.streams.errors import DirectSendError, RedisUnavailableError, ValidationError
+from relayq.streams.message import Message
 from relayq.streams.settings import Settings
 from relayq.streams.telemetry import tracing_enabled
 
-__all__ = ("BlockingFallback", "deliver_directly", "fallback_for")
+__all__ = (
+    "BlockingFallback",
+    "deliverer_from_settings",
+    "fall_back",
+    "fallback_for",
+    "send_direct",
+    "send_direct_many",
+)
 
 _T = TypeVar("_T")
 _log = structlog.get_logger(__name__)
+_DIRECT_SWITCH = "direct send is on (RELAYQ_DIRECT_SEND)"
+
+
+def deliverer_from_settings(settings: Settings) -> Deliverer:
+    """The deliverer a producer whose direct send is on uses when given none: the one
+    ``RELAYQ_DELIVERER`` names, as a worker would build it, without a Redis client."""
+    from relayq.consumers.deliverer_factory import build_deliverer
+
+    return build_deliverer(settings, None)
 
 
 def fallback_for(fallback: Deliverer | None, cause: RedisUnavailableError) -> Deliverer:
@@ -40,10 +58,10 @@ def fallback_for(fallback: Deliverer | None, cause: RedisUnavailableError) -> De
     return fallback
 
 
-async def deliver_directly(
+async def fall_back(
     fallback: Deliverer, request: SendRequest, settings: Settings, cause: RedisUnavailableError
 ) -> SendResult:
-    """Deliver ``request`` through ``fallback`` within the send timeout.
+    """Deliver ``request`` through ``fallback`` because of ``cause``.
 
     Raises RedisUnavailableError for a delayed message (it would go out early) and
     DirectSendError when the delivery fails.
@@ -53,15 +71,49 @@ async def deliver_directly(
         raise RedisUnavailableError(
             f"{cause}; a delayed message is not sent directly (it would go out early)"
         ) from cause
-    message = prepared.message
-    _log.warning("direct_send", message_id=message.id, tenant=message.tenant, cause=str(cause))
+    why = f"Redis is unreachable ({cause})"
+    return await _deliver(fallback, prepared.message, settings, why)
+
+
+async def send_direct(
+    deliverer: Deliverer, request: SendRequest, settings: Settings, *, trace: bool
+) -> SendResult:
+    """Deliver ``request`` through ``deliverer`` without Redis (the direct-send switch).
+
+    Raises ValidationError for a delayed message (nothing can hold it back) and
+    DirectSendError when the delivery fails.
+    """
+    prepared = prepare(request, settings, trace=trace)
+    if prepared.due_ms:
+        field = "delay" if request.delay is not None else "not_before"
+        raise ValidationError(field, f"cannot be honoured: {_DIRECT_SWITCH}, nothing queues")
+    return await _deliver(deliverer, prepared.message, settings, _DIRECT_SWITCH)
+
+
+async def send_direct_many(
+    deliverer: Deliverer, requests: Iterable[SendRequest], settings: Settings
+) -> list[SendResult]:
+    """``send_many`` under the switch: each request delivered in turn; an item that fails
+    (invalid, or its delivery failed) fails alone."""
+    results: list[SendResult] = []
+    for request in requests:
+        try:
+            results.append(await send_direct(deliverer, request, settings, trace=tracing_enabled()))
+        except Exception as exc:  # whatever it is, it is this item's alone
+            results.append(SendResult(None, exc))
+    return results
+
+
+async def _deliver(
+    deliverer: Deliverer, message: Message, settings: Settings, why: str
+) -> SendResult:
+    """One delivery attempt within the send timeout; DirectSendError if it fails."""
+    _log.warning("direct_send", message_id=message.id, tenant=message.tenant, cause=why)
     try:
         async with asyncio.timeout(settings.send_timeout):
-            result = await fallback.deliver(message)
+            result = await deliverer.deliver(message)
     except Exception as exc:
-        raise DirectSendError(
-            f"Redis is unreachable ({cause}) and the direct send failed: {exc}"
-        ) from exc
+        raise DirectSendError(f"{why} and the direct send failed: {exc}") from exc
     return SendResult(message.id, direct=True, provider_message_id=result.provider_message_id)
 
 

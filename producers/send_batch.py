@@ -1,18 +1,20 @@
 """The per-item half of ``send_many``, shared by both producers: each request becomes its
 enqueue command, or, if anything goes wrong preparing it (invalid, unencodable, ...), its
-result is that error and the rest of the batch is still sent."""
+result is that error and the rest of the batch is still sent; each reply of the pipeline
+becomes its item's result."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from relayq.producers.enqueue_command import EnqueueCommand, enqueue_command
+from relayq.producers.enqueue_command import EnqueueCommand, enqueue_command, parse_reply
 from relayq.producers.send_request import SendRequest, SendResult, prepare
-from relayq.streams.errors import RelayqError
+from relayq.streams.errors import RedisUnavailableError, RelayqError
 from relayq.streams.keys import Keys
 from relayq.streams.settings import Settings
 
-__all__ = ("PendingCommand", "finish_batch", "prepare_batch")
+__all__ = ("PendingCommand", "finish_batch", "prepare_batch", "record_replies")
 
 PendingCommand = tuple[int, EnqueueCommand]
 """An item's index in the batch and the command that enqueues it."""
@@ -39,6 +41,19 @@ def prepare_batch(
         pending.append((len(results), command))
         results.append(None)
     return results, pending
+
+
+def record_replies(
+    batch: Sequence[PendingCommand], replies: Sequence[Any], results: list[SendResult | None]
+) -> None:
+    """Fill the results of ``batch`` from the pipeline's ``replies`` (one per command, an
+    exception for a command Redis refused)."""
+    for (index, command), reply in zip(batch, replies, strict=True):
+        if isinstance(reply, Exception):
+            results[index] = SendResult(None, RedisUnavailableError(str(reply)))
+        else:
+            message_id, duplicate = parse_reply(command, reply)
+            results[index] = SendResult(message_id, None, duplicate)
 
 
 def finish_batch(results: list[SendResult | None]) -> list[SendResult]:

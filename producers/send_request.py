@@ -21,14 +21,15 @@ from relayq.streams.validation import (
     metadata_dict,
 )
 
-__all__ = ("PreparedMessage", "SendRequest", "SendResult", "prepare")
+__all__ = ("PreparedMessage", "SendRequest", "SendResult", "prepare", "request_from")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class SendRequest:
     """One message to send. ``delay`` (seconds) and ``not_before`` (aware datetime or Unix
     seconds) hold it back until then; ``dedup_key`` suppresses repeats within the window;
-    ``sender`` is the provider-side sending identity that per-sender limits apply to."""
+    ``sender`` is the provider-side sending identity that per-sender limits apply to;
+    ``max_attempts`` (1 to 1000) replaces the workers' ``max_attempts`` for this message."""
 
     tenant: str
     conversation: str
@@ -40,6 +41,28 @@ class SendRequest:
     not_before: dt.datetime | float | None = None
     metadata: Mapping[str, str] | None = None
     sender: str | None = None
+    max_attempts: int | None = None
+
+
+_FIELDS = tuple(field.name for field in dataclasses.fields(SendRequest))
+_REQUIRED = tuple(
+    field.name
+    for field in dataclasses.fields(SendRequest)
+    if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+)
+
+
+def request_from(fields: Mapping[str, Any]) -> SendRequest:
+    """The SendRequest of a call's keyword arguments; ValidationError names an unknown
+    or missing field (where the dataclass would raise a bare TypeError)."""
+    unknown = sorted(set(fields).difference(_FIELDS))
+    if unknown:
+        known = ", ".join(_FIELDS)
+        raise ValidationError(unknown[0], f"is not a field of a message (those are: {known})")
+    missing = [name for name in _REQUIRED if name not in fields]
+    if missing:
+        raise ValidationError(missing[0], "is required")
+    return SendRequest(**fields)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -112,5 +135,6 @@ def prepare(request: SendRequest, settings: Settings, *, trace: bool) -> Prepare
         metadata=metadata_dict(request.metadata),
         trace=inject_context() if trace else {},
         sender=request.sender,
+        max_attempts=request.max_attempts,
     )
     return PreparedMessage(check_message_fields(message), due_ms)

@@ -1,22 +1,32 @@
-"""The blocking producer, for services that are not asyncio: same API as ``Producer``."""
+"""The blocking producer, for services that are not asyncio: the same API as ``Producer``,
+the same logic (``producers.producer_base``, ``send_span``, ``send_batch``, ``direct_send``);
+only the calls to Redis and to the deliverer block instead of being awaited."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
 import redis
 
-from relayq.producers.direct_send import BlockingFallback, deliver_directly, fallback_for
+from relayq.producers.direct_send import (
+    BlockingFallback,
+    fall_back,
+    fallback_for,
+    send_direct,
+    send_direct_many,
+)
 from relayq.producers.enqueue_command import enqueue_command, parse_reply
+from relayq.producers.producer_base import BATCH_SIZE, ProducerBase
 from relayq.producers.schedule_book import SyncScheduleBook
-from relayq.producers.send_batch import finish_batch, prepare_batch
+from relayq.producers.send_batch import PendingCommand, finish_batch, record_replies
 from relayq.producers.send_request import SendRequest, SendResult, prepare
+from relayq.producers.send_span import SendSpan
 from relayq.streams.deliverer import Deliverer
 from relayq.streams.errors import RedisUnavailableError
-from relayq.streams.keys import Keys
 from relayq.streams.redis_client import (
     check_partitions_sync,
     create_sync_client,
@@ -26,14 +36,16 @@ from relayq.streams.redis_client import (
 from relayq.streams.schedule import Schedule
 from relayq.streams.scripts import script_source
 from relayq.streams.settings import Settings
-from relayq.streams.telemetry import tracer, tracing_enabled
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from relayq.producers.send_fields import ScheduleFields, SendFields
 
 __all__ = ("SyncProducer",)
 
-_BATCH = 1000
 
-
-class SyncProducer:
+class SyncProducer(ProducerBase):
     """Sends messages into relayq from blocking code; thread-safe (redis-py pools)."""
 
     def __init__(
@@ -42,19 +54,35 @@ class SyncProducer:
         *,
         client: redis.Redis | None = None,
         fallback: Deliverer | None = None,
+        direct: bool | None = None,
     ) -> None:
-        """``fallback``: as for ``Producer``; the producer runs this async deliverer on an
-        event loop of its own and closes it (``aclose``) in ``close()``."""
-        self.settings = settings if settings is not None else Settings.from_env()
-        self._fallback = BlockingFallback(fallback) if fallback is not None else None
-        self.keys = Keys(self.settings.namespace, self.settings.partitions)
+        """``fallback`` and ``direct``: as for ``Producer``. The producer runs the (async)
+        deliverer on an event loop of its own and closes it (``aclose``) in ``close()``."""
+        super().__init__(settings, direct=direct)
+        deliverer = fallback if fallback is not None else self._direct_deliverer(fallback)
+        self._fallback = BlockingFallback(deliverer) if deliverer is not None else None
         self._owns_client = client is None
-        self._client = client if client is not None else create_sync_client(self.settings)
-        self._address = redis_address(self._client)
-        self._enqueue = self._client.register_script(script_source("enqueue_with_dedup_or_delay_4"))
-        self._window_ms = round(self.settings.dedup_window * 1000)
-        self._schedules = SyncScheduleBook(self._client, self.keys, self.settings)
-        self._checked = False
+        self._client: redis.Redis | None = None
+        if client is not None or not self.direct:
+            self._open(client if client is not None else create_sync_client(self.settings))
+
+    def _open(self, client: redis.Redis) -> redis.Redis:
+        self._client = client
+        self._address = redis_address(client)
+        self._enqueue = client.register_script(script_source("enqueue_with_dedup_or_delay_4"))
+        self._schedules = SyncScheduleBook(client, self.keys, self.settings)
+        return client
+
+    def _redis(self) -> redis.Redis:
+        """The client, made on first use when direct send is on."""
+        if self._client is not None:
+            return self._client
+        return self._open(create_sync_client(self.settings))
+
+    def _redis_errors(self) -> AbstractContextManager[None]:
+        """``redis_errors`` for this producer's server (see ``streams.redis_client``)."""
+        self._redis()
+        return redis_errors(self._address)
 
     @property
     def fallback(self) -> Deliverer | None:
@@ -69,31 +97,36 @@ class SyncProducer:
         self.close()
 
     def close(self) -> None:
-        """Close the Redis connections this producer opened, and the fallback; idempotent."""
+        """Close the Redis connections this producer opened, and the deliverer; idempotent."""
         try:
             if self._fallback is not None:
                 self._fallback.close()
         finally:
-            if self._owns_client:
+            if self._owns_client and self._client is not None:
                 self._client.close()
 
     def _ensure_checked(self) -> None:
         if not self._checked:
-            check_partitions_sync(self._client, self.keys)
+            check_partitions_sync(self._redis(), self.keys)
             self._checked = True
 
-    def send(self, **fields: Any) -> str:
-        """Enqueue one message (fields of SendRequest) and return its message id."""
-        request = SendRequest(**fields)
-        if not tracing_enabled():
-            return self._send_one(request, trace=False)
-        with tracer().start_as_current_span("relayq send", kind=_producer_kind()) as span:
-            span.set_attribute("relayq.tenant", request.tenant)
-            if request.sender is not None:
-                span.set_attribute("relayq.sender", request.sender)
-            message_id = self._send_one(request, trace=True)
-            span.set_attribute("messaging.message.id", message_id)
-            return message_id
+    def send(self, **fields: Unpack[SendFields]) -> str:
+        """Enqueue one message and return its message id (see ``Producer.send``)."""
+        result = self._send_request(self._request(fields))
+        assert result.message_id is not None  # a failed send raises
+        return result.message_id
+
+    def _send_request(self, request: SendRequest) -> SendResult:
+        with SendSpan(request) as span:
+            if self.direct:
+                assert self._fallback is not None  # set whenever direct is
+                result = self._fallback.run(
+                    send_direct(self._fallback.deliverer, request, self.settings, trace=span.traced)
+                )
+            else:
+                result = SendResult(self._send_one(request, trace=span.traced))
+            span.sent(result)
+        return result
 
     def schedule(
         self,
@@ -101,76 +134,64 @@ class SyncProducer:
         *,
         every: float | dt.timedelta | None = None,
         cron: str | None = None,
-        **fields: Any,
+        **fields: Unpack[ScheduleFields],
     ) -> Schedule:
         """Create or replace repeatable message ``name`` (see ``Producer.schedule``)."""
-        with redis_errors(self._address):
+        with self._redis_errors():
             self._ensure_checked()
             return self._schedules.add(name, every=every, cron=cron, **fields)
 
     def schedules(self) -> list[tuple[Schedule, int]]:
         """Every schedule and its next due time (Unix ms)."""
-        with redis_errors(self._address):
+        with self._redis_errors():
             return self._schedules.list()
 
     def unschedule(self, name: str) -> bool:
         """Remove schedule ``name``; False if there was none."""
-        with redis_errors(self._address):
+        with self._redis_errors():
             return self._schedules.remove(name)
 
-    def send_or_deliver(self, **fields: Any) -> SendResult:
+    def send_or_deliver(self, **fields: Unpack[SendFields]) -> SendResult:
         """Like ``send``, but deliver directly through the ``fallback`` when Redis cannot
         be reached (see ``Producer.send_or_deliver``; the same errors)."""
-        request = SendRequest(**fields)
+        request = self._request(fields)
         try:
-            return SendResult(self.send(**fields))
+            return self._send_request(request)
         except RedisUnavailableError as exc:
             fallback = fallback_for(self.fallback, exc)
             assert self._fallback is not None
-            return self._fallback.run(deliver_directly(fallback, request, self.settings, exc))
+            return self._fallback.run(fall_back(fallback, request, self.settings, exc))
 
     def _send_one(self, request: SendRequest, *, trace: bool) -> str:
-        command = enqueue_command(
-            self.keys, prepare(request, self.settings, trace=trace), self._window_ms
-        )
+        prepared = prepare(request, self.settings, trace=trace)
+        command = enqueue_command(self.keys, prepared, self._window_ms)
+        client = self._redis()
         with redis_errors(self._address):
             self._ensure_checked()
             if command.uses_script:
                 reply = self._enqueue(keys=command.keys, args=command.args)
             else:
-                reply = self._client.execute_command("XADD", *command.keys, *command.args)  # type: ignore[no-untyped-call]
+                reply = client.execute_command("XADD", *command.keys, *command.args)  # type: ignore[no-untyped-call]
         return parse_reply(command, reply)[0]
 
     def send_many(self, requests: Iterable[SendRequest]) -> list[SendResult]:
-        """Enqueue a batch; one result per request, in order. A bad item fails alone."""
-        results, pending = prepare_batch(
-            requests,
-            settings=self.settings,
-            keys=self.keys,
-            window_ms=self._window_ms,
-            trace=tracing_enabled(),
-        )
-        with redis_errors(self._address):
+        """Enqueue a batch (see ``Producer.send_many``)."""
+        if self._fallback is not None and self.direct:
+            fallback = self._fallback
+            return fallback.run(send_direct_many(fallback.deliverer, requests, self.settings))
+        results, pending = self._prepare_batch(requests)
+        with self._redis_errors():
             self._ensure_checked()
-            for start in range(0, len(pending), _BATCH):
-                batch = pending[start : start + _BATCH]
-                pipe = self._client.pipeline(transaction=False)
-                for _, command in batch:
-                    if command.uses_script:
-                        self._enqueue(keys=command.keys, args=command.args, client=pipe)
-                    else:
-                        pipe.execute_command("XADD", *command.keys, *command.args)  # type: ignore[no-untyped-call]
-                replies = pipe.execute(raise_on_error=False)
-                for (index, command), reply in zip(batch, replies, strict=True):
-                    if isinstance(reply, Exception):
-                        results[index] = SendResult(None, RedisUnavailableError(str(reply)))
-                    else:
-                        message_id, duplicate = parse_reply(command, reply)
-                        results[index] = SendResult(message_id, None, duplicate)
+            for start in range(0, len(pending), BATCH_SIZE):
+                self._execute_batch(pending[start : start + BATCH_SIZE], results)
         return finish_batch(results)
 
-
-def _producer_kind() -> Any:
-    from opentelemetry.trace import SpanKind
-
-    return SpanKind.PRODUCER
+    def _execute_batch(self, batch: list[PendingCommand], results: list[SendResult | None]) -> None:
+        with self._redis().pipeline(transaction=False) as pipe:
+            for _, command in batch:
+                if command.uses_script:
+                    self._enqueue(keys=command.keys, args=command.args, client=pipe)
+                else:
+                    pipe.execute_command("XADD", *command.keys, *command.args)  # type: ignore[no-untyped-call]
+            replies = pipe.execute(raise_on_error=False)
+        record_replies(batch, replies, results)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from relayq.consumers.worker import Worker
     from relayq.ops.controls import Controls, Limits
     from relayq.producers.async_producer import Producer
+    from relayq.producers.send_fields import SendFields
     from relayq.producers.send_request import SendRequest, SendResult
     from relayq.producers.sync_producer import SyncProducer
     from relayq.streams.deliverer import Deliverer, DeliveryResult, check_send_allowed
@@ -68,6 +69,7 @@ __all__ = (
     "RelayqError",
     "RetryableDeliveryError",
     "SendFencedError",
+    "SendFields",
     "SendRequest",
     "SendResult",
     "Settings",
@@ -96,6 +98,7 @@ _EXPORTS: dict[str, str] = {
     "RelayqError": "relayq.streams.errors",
     "RetryableDeliveryError": "relayq.streams.errors",
     "SendFencedError": "relayq.streams.errors",
+    "SendFields": "relayq.producers.send_fields",
     "SendRequest": "relayq.producers.send_request",
     "SendResult": "relayq.producers.send_request",
     "Settings": "relayq.streams.settings",

@@ -22,7 +22,9 @@ only ever used by single-key commands.
     {ns:P}:schedules               hash: repeatable schedule name -> encoded Schedule
     {ns:P}:schedules:due           sorted set: schedule name -> next due time (ms)
     ns:schedules                   hash: schedule name -> partition (to find one by name)
-    ns:paused                      hash: paused scope ("all", "priority:<p>", "tenant:<t>") -> 1
+    ns:paused                      hash: paused scope ("all", "priority:<p>", "tenant:<t>",
+                                   built by ``pause_scope``) -> 1
+    ns:sink                        list: what the ``sink`` deliverer delivered, in order
 
 Flow control keys share one tag, ``{ns:flow}``, so one script call decides a whole round
 of admissions for many tenants (on Redis Cluster they live on one shard; the traffic is
@@ -47,10 +49,48 @@ import zlib
 
 from relayq.streams.message import PRIORITY_ORDER, Priority
 
-__all__ = ("GROUP", "Keys")
+__all__ = (
+    "GROUP",
+    "PAUSE_ALL",
+    "Keys",
+    "pause_scope",
+    "priority_pause_scope",
+    "sink_key",
+    "tenant_pause_scope",
+)
 
 GROUP = "relayq"
 """The consumer group every relayq worker reads through."""
+
+PAUSE_ALL = "all"
+"""The ``ns:paused`` field that pauses the whole namespace."""
+
+
+def priority_pause_scope(priority: Priority) -> str:
+    """The ``ns:paused`` field that pauses one priority."""
+    return f"priority:{priority.value}"
+
+
+def tenant_pause_scope(tenant: str) -> str:
+    """The ``ns:paused`` field that pauses one tenant."""
+    return f"tenant:{tenant}"
+
+
+def pause_scope(*, priority: Priority | None = None, tenant: str | None = None) -> str:
+    """The ``ns:paused`` field for a scope: the namespace (neither given), one priority or
+    one tenant."""
+    if priority is not None and tenant is not None:
+        raise ValueError("pause one priority or one tenant, not both at once")
+    if priority is not None:
+        return priority_pause_scope(Priority(priority))
+    if tenant is not None:
+        return tenant_pause_scope(tenant)
+    return PAUSE_ALL
+
+
+def sink_key(namespace: str) -> str:
+    """The list the ``sink`` deliverer records deliveries in (``Keys.sink``)."""
+    return f"{namespace}:sink"
 
 
 class Keys:
@@ -160,6 +200,10 @@ class Keys:
     @property
     def paused(self) -> str:
         return f"{self.namespace}:paused"
+
+    @property
+    def sink(self) -> str:
+        return sink_key(self.namespace)
 
     @property
     def workers(self) -> str:

@@ -53,6 +53,9 @@ class Message(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
     sender: _Tenant | None = None
     """The provider-side sending identity (a WhatsApp phone number id, an SMS from-number):
     optional; when set, per-sender rate limits and provider pauses apply to it."""
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    """Delivery attempts before the dead-letter stream, for this message alone; None means
+    the worker's ``max_attempts`` setting."""
 
     def payload_json(self) -> Any:
         """The payload decoded from JSON."""

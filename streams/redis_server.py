@@ -22,6 +22,7 @@ from relayq.streams.errors import ConfigurationError, RedisUnavailableError
 
 __all__ = (
     "RedisServer",
+    "embedded_redis_url",
     "ensure_embedded_redis",
     "find_redis_server",
     "free_port",
@@ -183,6 +184,12 @@ def _answers(url: str) -> bool:
         return False
     finally:
         client.close()
+
+
+def embedded_redis_url(data_dir: Path) -> str:
+    """The URL the embedded redis-server of ``data_dir`` answers on; starts nothing and
+    creates nothing (inspection commands connect to it only if it already runs)."""
+    return RedisServer(data_dir, port=0, daemonize=True).unix_url
 
 
 def ensure_embedded_redis(data_dir: Path) -> str:

@@ -12,7 +12,7 @@ import datetime as dt
 import math
 
 import msgspec
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from relayq.streams.errors import ValidationError
 from relayq.streams.message import Message
@@ -21,6 +21,15 @@ from relayq.streams.message_id import new_message_id
 __all__ = ("Schedule", "check_cron", "check_every", "decode_schedule", "encode_schedule")
 
 MIN_EVERY_MS = 100
+MAX_EVERY_MS = 3650 * 86_400_000
+"""Ten years: longer intervals (``--every 1e12``) have no next time a date can hold."""
+_CRON_FIELDS = (
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day of month", "1-31"),
+    ("month", "1-12 or jan-dec"),
+    ("day of week", "0-7 or sun-sat"),
+)
 _encoder = msgspec.msgpack.Encoder()
 
 
@@ -65,15 +74,34 @@ def check_every(value: object) -> int:
             "every", f"must be seconds or a timedelta, not {type(value).__name__}"
         )
     seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-    if not math.isfinite(seconds) or seconds * 1000 < MIN_EVERY_MS:
-        raise ValidationError("every", f"must be at least {MIN_EVERY_MS / 1000:g}s, got {value!r}")
+    if not math.isfinite(seconds) or not MIN_EVERY_MS <= seconds * 1000 <= MAX_EVERY_MS:
+        raise ValidationError(
+            "every",
+            f"must be from {MIN_EVERY_MS / 1000:g}s to {MAX_EVERY_MS // 1000}s "
+            f"({MAX_EVERY_MS // 86_400_000} days), got {value!r}",
+        )
     return round(seconds * 1000)
 
 
 def check_cron(value: object) -> str:
-    """A valid five-field cron expression."""
-    if not isinstance(value, str) or len(value.split()) != 5 or not croniter.is_valid(value):
+    """A five-field cron expression that has a next occurrence; the error names the field."""
+    if not isinstance(value, str) or len(value.split()) != 5:
         raise ValidationError("cron", f"{value!r} is not a five-field cron expression")
+    fields = value.split()
+    for index, (name, allowed) in enumerate(_CRON_FIELDS):
+        alone = " ".join(field if i == index else "*" for i, field in enumerate(fields))
+        if not croniter.is_valid(alone):
+            raise ValidationError(
+                "cron",
+                f"{value!r}: the {name} field {fields[index]!r} is out of range or malformed "
+                f"(allowed: {allowed})",
+            )
+    if not croniter.is_valid(value):
+        raise ValidationError("cron", f"{value!r} is not a valid cron expression")
+    try:
+        croniter(value, dt.datetime.now(dt.UTC)).get_next(dt.datetime)
+    except (CroniterBadDateError, OverflowError):
+        raise ValidationError("cron", f"{value!r} never occurs") from None
     return value
 
 

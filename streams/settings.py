@@ -17,7 +17,15 @@ import msgspec
 
 from relayq.streams.errors import ConfigurationError
 
-__all__ = ("ENVIRONMENT", "Settings")
+__all__ = ("ENVIRONMENT", "Settings", "default_data_dir")
+
+
+def default_data_dir() -> str:
+    """``$XDG_DATA_HOME/relayq``, else ``~/.local/share/relayq`` (XDG base directories)."""
+    base = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec: a relative value is ignored
+        base = os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "relayq")
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,7 +39,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Longest wait for a Redis reply; then the call fails (RedisUnavailableError in a
     producer, a retried call in a worker). A worker's clients wait 1 s longer: they also
     carry its blocking stream reads (up to 1 s)."""
-    data_dir: str = ".relayq"
+    data_dir: str = msgspec.field(default_factory=default_data_dir)
+    """Folder of the embedded redis-server: ``$XDG_DATA_HOME/relayq`` (else
+    ``~/.local/share/relayq``), the same from any working directory."""
     namespace: str = "relayq"
     partitions: int = 16
     max_payload_bytes: int = 64 * 1024
@@ -72,6 +82,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     deliverer: str = "webhook"
     """``webhook``, ``sink`` (records in Redis, for demos) or ``module:factory``."""
     webhook_url: str | None = None
+    direct_send: bool = False
+    """Producers deliver each message themselves through the deliverer above instead of
+    queueing it (a rollback switch): no Redis, so no ordering, limits, retries, DLQ or dedup."""
 
     def __post_init__(self) -> None:
         _check_positive_int("partitions", self.partitions, maximum=16384)
@@ -155,9 +168,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             try:
                 values[field] = parse(raw)
             except ValueError:
-                raise ConfigurationError(
-                    f"{variable}={raw!r} is not a valid {parse.__name__}"
-                ) from None
+                raise ConfigurationError(f"{variable}={raw!r} is not {_UNITS[parse]}") from None
         values.update(overrides)
         try:
             return cls(**values)
@@ -178,7 +189,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def data_path(self) -> Path:
-        return Path(self.data_dir)
+        """``data_dir`` as an absolute path (a relative one is taken from the working
+        directory; ``RELAYQ_DATA_DIR`` is made absolute when it is read)."""
+        return Path(self.data_dir).expanduser().absolute()
 
 
 def _check_positive_int(name: str, value: int, *, maximum: int) -> None:
@@ -190,12 +203,43 @@ def _seconds(raw: str) -> float:
     return float(raw)
 
 
+def _per_second(raw: str) -> float:
+    return float(raw)
+
+
+def _switch(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word not in _SWITCH_WORDS:
+        raise ValueError(raw)
+    return _SWITCH_WORDS[word]
+
+
+_SWITCH_WORDS = {"1": True, "true": True, "yes": True, "on": True}
+_SWITCH_WORDS.update({"0": False, "false": False, "no": False, "off": False})
+
+
 def _integer(raw: str) -> int:
     return int(raw)
 
 
 def _text(raw: str) -> str:
     return raw
+
+
+def _folder(raw: str) -> str:
+    """A folder, made absolute once (a relative one against the working directory)."""
+    return str(Path(raw).expanduser().absolute())
+
+
+_UNITS: dict[Callable[[str], Any], str] = {
+    _seconds: "a number of seconds",
+    _per_second: "a number of sends per second",
+    _integer: "a whole number",
+    _text: "text",
+    _folder: "a folder",
+    _switch: "a switch (1, true, yes, on or 0, false, no, off)",
+}
+"""What each parser expects, for the error message of a value it cannot read."""
 
 
 ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
@@ -210,7 +254,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
         _seconds,
         "longest wait for a Redis reply (workers: +1 s)",
     ),
-    "RELAYQ_DATA_DIR": ("data_dir", _text, "folder of the embedded redis-server (AOF on)"),
+    "RELAYQ_DATA_DIR": ("data_dir", _folder, "folder of the embedded redis-server (AOF on)"),
     "RELAYQ_NAMESPACE": ("namespace", _text, "prefix of every key"),
     "RELAYQ_PARTITIONS": ("partitions", _integer, "partitions per namespace (fixed once used)"),
     "RELAYQ_MAX_PAYLOAD_BYTES": ("max_payload_bytes", _integer, "largest payload, as JSON"),
@@ -227,13 +271,14 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "RELAYQ_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace", _seconds, "drain time on SIGTERM"),
     "RELAYQ_METRICS_INTERVAL_SECONDS": ("metrics_interval", _seconds, "metrics log period"),
     "RELAYQ_TENANT_CAP": ("tenant_cap", _integer, "sends in flight per tenant (0 = off)"),
-    "RELAYQ_GLOBAL_RATE": ("global_rate", _seconds, "sends per second, all workers (0 = off)"),
+    "RELAYQ_GLOBAL_RATE": ("global_rate", _per_second, "sends per second, all workers (0 = off)"),
     "RELAYQ_GLOBAL_BURST": ("global_burst", _integer, "sends at once before the rate applies"),
-    "RELAYQ_TENANT_RATE": ("tenant_rate", _seconds, "default sends/s per tenant (0 = off)"),
+    "RELAYQ_TENANT_RATE": ("tenant_rate", _per_second, "default sends/s per tenant (0 = off)"),
     "RELAYQ_TENANT_BURST": ("tenant_burst", _integer, "per-tenant burst"),
-    "RELAYQ_SENDER_RATE": ("sender_rate", _seconds, "default sends/s per sender (0 = off)"),
+    "RELAYQ_SENDER_RATE": ("sender_rate", _per_second, "default sends/s per sender (0 = off)"),
     "RELAYQ_SENDER_BURST": ("sender_burst", _integer, "per-sender burst"),
     "RELAYQ_DELIVERER": ("deliverer", _text, "webhook | sink | noop | module:factory"),
     "RELAYQ_WEBHOOK_URL": ("webhook_url", _text, "where the webhook deliverer POSTs"),
+    "RELAYQ_DIRECT_SEND": ("direct_send", _switch, "producers deliver directly, no queue (1/0)"),
 }
 """Environment variable -> (Settings field, parser, description)."""

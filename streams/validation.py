@@ -21,6 +21,7 @@ from relayq.streams.message import Message, Priority
 __all__ = (
     "MAX_CONVERSATION_LENGTH",
     "MAX_DEDUP_KEY_LENGTH",
+    "MAX_ATTEMPTS_LIMIT",
     "MAX_ID_LENGTH",
     "MAX_METADATA_ENTRIES",
     "MAX_METADATA_KEY_LENGTH",
@@ -30,6 +31,7 @@ __all__ = (
     "MAX_TENANT_LENGTH",
     "check_identifier",
     "check_json_document",
+    "check_max_attempts",
     "check_message",
     "check_message_fields",
     "check_metadata",
@@ -39,6 +41,7 @@ __all__ = (
     "metadata_dict",
 )
 
+MAX_ATTEMPTS_LIMIT = 1000
 MAX_ID_LENGTH = 64
 MAX_TENANT_LENGTH = 128
 MAX_SENDER_LENGTH = 128
@@ -96,6 +99,17 @@ def _text_problem(value: object, max_length: int) -> str | None:
     return None
 
 
+def check_max_attempts(value: object) -> int:
+    """A whole number of delivery attempts from 1 to ``MAX_ATTEMPTS_LIMIT``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError("max_attempts", f"must be an integer, not {type(value).__name__}")
+    if not 1 <= value <= MAX_ATTEMPTS_LIMIT:
+        raise ValidationError(
+            "max_attempts", f"must be from 1 to {MAX_ATTEMPTS_LIMIT}, got {value}"
+        )
+    return value
+
+
 def check_priority(value: object) -> Priority:
     """One of ``high``, ``normal``, ``low`` (a Priority or its string)."""
     try:
@@ -140,6 +154,8 @@ def check_message_fields(message: Message) -> Message:
     check_metadata(message.metadata)
     if message.sender is not None:
         check_identifier("sender", message.sender, MAX_SENDER_LENGTH)
+    if message.max_attempts is not None:
+        check_max_attempts(message.max_attempts)
     return message
 
 

@@ -83,6 +83,10 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("payload holding Infinity deep down", {"payload": {"a": [1, {"b": math.inf}]}}, "payload"),
     ("payload that is -Infinity", {"payload": -math.inf}, "payload"),
     ("payload Struct holding NaN", {"payload": Reading(math.nan)}, "payload"),
+    ("zero max_attempts", {"max_attempts": 0}, "max_attempts"),
+    ("max_attempts not an integer", {"max_attempts": "3"}, "max_attempts"),
+    # A misspelt field is named (it used to be the dataclass's bare TypeError).
+    ("unknown field", {"tenannt": "acme"}, "tenannt"),
 ]
 IDS = [case[0] for case in BAD_FIELDS]
 
@@ -124,6 +128,17 @@ def test_sync_send_rejects_bad_field(
         producer.send(**{**GOOD, **changes})
     _assert_names(raised.value, field)
     assert redis_client.dbsize() == 0, "a rejected send wrote nothing"
+
+
+@pytest.mark.parametrize("missing", ["tenant", "conversation", "recipient", "payload"])
+def test_a_missing_field_is_named(
+    settings: Settings, redis_client: redis.Redis, missing: str
+) -> None:
+    fields = {name: value for name, value in GOOD.items() if name != missing}
+    with SyncProducer(settings) as producer, pytest.raises(ValidationError) as raised:
+        producer.send(**fields)
+    assert str(raised.value) == f"invalid {missing}: is required"
+    assert redis_client.dbsize() == 0
 
 
 def test_payload_limit_is_the_configured_one(

@@ -134,12 +134,12 @@ def test_cli_sets_shows_and_clears_sender_limits(
 ) -> None:
     done = run_cli(settings, "limits", "--sender", "wa-1", "--rate", "2", "--burst", "4")
     assert done.returncode == 0, done.stderr
-    assert "sender wa-1: Limits(cap=None, rate=2.0, burst=4)" in done.stdout
+    assert "sender wa-1: rate 2/s (override), burst 4 (override)" in done.stdout
     assert controls.sender_limits("wa-1") == Limits(rate=2.0, burst=4)
 
     done = run_cli(settings, "limits", "--sender", "wa-1", "--clear")
     assert done.returncode == 0, done.stderr
-    assert "sender wa-1: Limits(cap=None, rate=None, burst=None)" in done.stdout
+    assert "sender wa-1: rate off (default), burst 5 (default)" in done.stdout
     assert redis_client.dbsize() == 0
 
 

@@ -97,6 +97,8 @@ def test_schedules_are_listed_replaced_and_removed(settings: Settings) -> None:
     [
         ({"every": 0.01}, "every"),
         ({"every": "soon"}, "every"),
+        ({"every": 1e12}, "every"),  # no date holds its next time
+        ({"cron": "0 0 30 2 *"}, "cron"),  # never occurs
         ({"cron": "every day"}, "cron"),
         ({"cron": "61 * * * *"}, "cron"),
         ({}, "schedule"),

@@ -33,7 +33,7 @@ UNUSED_URL = "http://127.0.0.1:9/unused"
 
 
 def _sunk_ids(client: redis.Redis, keys: Keys) -> list[str]:
-    records: Any = client.lrange(f"{keys.namespace}:sink", 0, -1)
+    records: Any = client.lrange(keys.sink, 0, -1)
     return [record.decode().rsplit("\x1f", 1)[1] for record in records]
 
 
@@ -45,7 +45,7 @@ def test_a_message_that_kills_every_worker_is_dead_lettered_as_stalled(
     settings: Settings, keys: Keys, redis_client: redis.Redis, workers: WorkerPool
 ) -> None:
     settings = settings.replace(max_attempts=3, max_stalls=2, lease_ttl=1.5, send_timeout=0.5)
-    message = {"tenant": "acme", "conversation": "c-1", "recipient": "+15550100"}
+    message: dict[str, Any] = {"tenant": "acme", "conversation": "c-1", "recipient": "+15550100"}
     with SyncProducer(settings) as producer:
         before = producer.send(**message, payload={"n": 1})
         killer = producer.send(**message, payload=CRASH_PAYLOAD)

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.util._once import Once
 
 from relayq.consumers import WebhookDeliverer, Worker
-from relayq.producers import Producer
+from relayq.producers import Producer, SyncProducer
 from relayq.streams.codec import decode_entry
 from relayq.streams.keys import Keys
 from relayq.streams.message import Priority
@@ -139,3 +139,32 @@ async def test_no_trace_context_without_a_provider(
     worker = Worker(WebhookDeliverer(provider.url), settings, burst=True)
     await asyncio.wait_for(worker.run(), timeout=30)
     assert len(provider.deliveries()) == 1
+
+
+async def test_both_producers_open_the_same_send_span(
+    exporter: InMemorySpanExporter, settings: Settings
+) -> None:
+    fields: dict[str, Any] = {
+        "tenant": "acme",
+        "conversation": "c-1",
+        "recipient": "+1",
+        "payload": {},
+        "sender": "wa-1",
+    }
+    async with Producer(settings) as producer:
+        async_id = await producer.send(**fields)
+    with SyncProducer(settings) as sync_producer:
+        sync_id = sync_producer.send(**fields)
+
+    spans = _one(list(exporter.get_finished_spans()), "relayq send", SpanKind.PRODUCER)
+    assert [dict(span.attributes or {}) for span in spans] == [
+        {
+            "messaging.system": "relayq",
+            "messaging.message.id": message_id,
+            "relayq.tenant": "acme",
+            "relayq.conversation": "c-1",
+            "relayq.sender": "wa-1",
+            "relayq.direct": False,
+        }
+        for message_id in (async_id, sync_id)
+    ]

@@ -1,0 +1,57 @@
+"""What ``Producer`` (asyncio) and ``SyncProducer`` (blocking) share, written once: their
+settings, keys and direct-send switch, how a call's fields become a request, and the
+preparation of a batch. The two subclasses differ only in how they talk to Redis and to
+the deliverer (``await`` or not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from relayq.producers.direct_send import deliverer_from_settings
+from relayq.producers.send_batch import PendingCommand, prepare_batch
+from relayq.producers.send_request import SendRequest, SendResult, request_from
+from relayq.streams.deliverer import Deliverer
+from relayq.streams.keys import Keys
+from relayq.streams.settings import Settings
+from relayq.streams.telemetry import tracing_enabled
+
+__all__ = ("BATCH_SIZE", "ProducerBase")
+
+BATCH_SIZE = 1000
+"""Commands per pipelined round trip of ``send_many``."""
+
+
+class ProducerBase:
+    """Settings, keys and the direct-send switch of one producer."""
+
+    def __init__(self, settings: Settings | None, *, direct: bool | None) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        self.keys = Keys(self.settings.namespace, self.settings.partitions)
+        self.direct: bool = self.settings.direct_send if direct is None else direct
+        """True: ``send`` delivers through the deliverer and never touches Redis."""
+        self._window_ms = round(self.settings.dedup_window * 1000)
+        self._checked = False
+
+    def _direct_deliverer(self, fallback: Deliverer | None) -> Deliverer | None:
+        """A deliverer the producer builds (and owns) for its direct send: none when the
+        switch is off or the caller gave one (``fallback``)."""
+        if not self.direct or fallback is not None:
+            return None
+        return deliverer_from_settings(self.settings)
+
+    @staticmethod
+    def _request(fields: Mapping[str, Any]) -> SendRequest:
+        return request_from(fields)
+
+    def _prepare_batch(
+        self, requests: Iterable[SendRequest]
+    ) -> tuple[list[SendResult | None], list[PendingCommand]]:
+        return prepare_batch(
+            requests,
+            settings=self.settings,
+            keys=self.keys,
+            window_ms=self._window_ms,
+            trace=tracing_enabled(),
+        )
