@@ -53,7 +53,7 @@ MAX_METADATA_KEY_LENGTH = 64
 MAX_METADATA_VALUE_LENGTH = 1024
 
 _json_encoder = msgspec.json.Encoder()
-_json_decoder = msgspec.json.Decoder()
+_raw_json_decoder = msgspec.json.Decoder(msgspec.Raw)
 # Not in an identifier: C0 and C1 controls, DEL, and UTF-16 surrogates (a Python str can
 # hold a lone surrogate; UTF-8 cannot encode one). Free text may not hold surrogates.
 _NOT_IN_IDENTIFIER = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -169,11 +169,19 @@ def check_message(message: Message) -> Message:
 
 
 def check_json_document(encoded: bytes) -> None:
-    """``encoded`` is one UTF-8 JSON document (no NaN or Infinity, no lone surrogate)."""
+    """``encoded`` is one UTF-8 JSON document (no NaN or Infinity, no lone surrogate).
+
+    Decoded as ``msgspec.Raw``: the grammar is checked without building Python objects
+    (0.40 us against 1.29 us for a 180-byte payload; it runs for every entry a worker
+    reads), and the UTF-8 check, which Raw skips, is CPython's strict decoder.
+    """
     try:
-        _json_decoder.decode(encoded)
+        _raw_json_decoder.decode(encoded)
+        encoded.decode()
     except msgspec.DecodeError as exc:
         raise ValidationError("payload", f"is not a JSON document ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ValidationError("payload", f"is not valid UTF-8 ({exc.reason})") from None
 
 
 def encode_payload(payload: Any, max_bytes: int) -> bytes:
