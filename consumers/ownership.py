@@ -60,7 +60,9 @@ class Ownership:
         lost.extend(s for s in self.held.values() if s not in lost and now >= s.lease_deadline)
         reported = []
         for state in lost:
-            if state.partition in self._releasing:
+            # Skip what a release finished (forget) during the round trips above, and a
+            # partition being released: its drain has stopped it and its release ends it.
+            if self.held.get(state.partition) is not state or state.partition in self._releasing:
                 continue
             _log.warning("partition_lost", partition=state.partition)
             del self.held[state.partition]

@@ -5,7 +5,7 @@ the consumer-group helpers answer the same on any client."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ import redis
 import structlog.testing
 from redis.asyncio import Redis
 
+from relayq.consumers.envelope import PartitionState
 from relayq.consumers.membership import desired_partitions
 from relayq.consumers.ownership import Ownership
 from relayq.consumers.partition_lease import LeaseTable
@@ -115,6 +116,34 @@ async def test_a_worker_waiting_for_a_dead_workers_leases_says_so_once(
     assert [entry["partitions"] for entry in waiting] == [[1, 4]]
     assert 0 < waiting[0]["seconds_at_most"] <= 2.5
     assert sorted(s.partition for s in acquired) == sorted(set(range(keys.partitions)) - {1, 4})
+
+
+class _ReleaseFinishesMidRenew(LeaseTable):
+    """A lease renewal during whose round trip a release of the same partition finishes
+    (the worker's drain-and-release task runs while the ownership tick awaits Redis)."""
+
+    ownership: Ownership
+
+    async def renew(self, states: Iterable[PartitionState]) -> list[PartitionState]:
+        held = list(states)
+        for state in held:
+            self.ownership.forget(state)
+            await self._client.delete(self._keys.lease(state.partition))
+        return await super().renew(held)
+
+
+async def test_a_partition_released_while_its_renewal_was_in_flight_is_not_reported_lost(
+    client: Redis, keys: Keys
+) -> None:
+    """Was a KeyError that ended the worker's ownership task, and so the worker (seen in
+    tests/test_order.py under load)."""
+    leases = _ReleaseFinishesMidRenew(client, Scripts(client), keys, ttl=3.0)
+    ownership = Ownership(client=client, keys=keys, leases=leases, worker_id="w", lease_ttl=3.0)
+    leases.ownership = ownership
+    await ownership.renew()
+    assert len(await ownership.acquire()) == keys.partitions
+    assert await ownership.renew() == []
+    assert ownership.held == {}
 
 
 async def test_abandon_asks_for_one_release_of_the_current_tenure(
