@@ -70,9 +70,8 @@ def test_an_attempt_past_the_send_timeout_times_out_and_is_dead_lettered(
     assert letter["attempts"] == b"2"
 
 
-class _SlowToConnect:
-    """Takes 0.6 send timeouts before the request leaves (a pooled connection or a connect
-    was waited for), then the provider answers 0.6 send timeouts later."""
+class _TimedDeliverer:
+    """Counts attempts and records deliveries; ``_provider`` is the timing under test."""
 
     def __init__(self, send_timeout: float) -> None:
         self.send_timeout = send_timeout
@@ -81,42 +80,40 @@ class _SlowToConnect:
 
     async def deliver(self, message: Message) -> DeliveryResult:
         self.starts += 1
-        await asyncio.sleep(0.6 * self.send_timeout)
-        check_send_allowed()  # the request leaves the process now
-        await asyncio.sleep(0.6 * self.send_timeout)
+        await self._provider()
         self.delivered.append(message.id)
         return DeliveryResult()
+
+    async def _provider(self) -> None:
+        raise NotImplementedError
 
     async def aclose(self) -> None:
         return None
 
 
-class _AnsweredWhileTheLoopIsBusy:
+class _SlowToConnect(_TimedDeliverer):
+    """Takes 0.6 send timeouts before the request leaves (a pooled connection or a connect
+    was waited for), then the provider answers 0.6 send timeouts later."""
+
+    async def _provider(self) -> None:
+        await asyncio.sleep(0.6 * self.send_timeout)
+        check_send_allowed()  # the request leaves the process now
+        await asyncio.sleep(0.6 * self.send_timeout)
+
+
+class _AnsweredWhileTheLoopIsBusy(_TimedDeliverer):
     """The provider answers at 0.5 send timeouts, but from 0.2 to 1.2 send timeouts the
     event loop is busy elsewhere (a blocking callback, as on a cold start on 2 cores)."""
 
-    def __init__(self, send_timeout: float) -> None:
-        self.send_timeout = send_timeout
-        self.starts = 0
-        self.delivered: list[str] = []
-
-    async def deliver(self, message: Message) -> DeliveryResult:
-        self.starts += 1
+    async def _provider(self) -> None:
         loop, timeout = asyncio.get_running_loop(), self.send_timeout
         answer: asyncio.Future[None] = loop.create_future()
         loop.call_later(0.5 * timeout, answer.set_result, None)
         loop.call_later(0.2 * timeout, time.sleep, 1.0 * timeout)
         await answer
-        self.delivered.append(message.id)
-        return DeliveryResult()
-
-    async def aclose(self) -> None:
-        return None
 
 
-async def _deliver_one(
-    settings: Settings, deliverer: _SlowToConnect | _AnsweredWhileTheLoopIsBusy
-) -> str:
+async def _deliver_one(settings: Settings, deliverer: _TimedDeliverer) -> str:
     async with Producer(settings) as producer:
         message_id = await producer.send(tenant="t", conversation="a", recipient="r", payload={})
     await asyncio.wait_for(Worker(deliverer, settings, burst=True).run(), timeout=30)
