@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import deque
 
 from relayq.consumers.envelope import Envelope, PartitionState
-from relayq.streams.message import Priority
 
 __all__ = ("Conversation", "ConversationKey")
 
@@ -16,7 +15,7 @@ ConversationKey = tuple[str, str, str]
 class Conversation:
     __slots__ = ("entries", "key", "priority", "state", "tenant", "woken")
 
-    def __init__(self, key: ConversationKey, priority: Priority, state: PartitionState) -> None:
+    def __init__(self, key: ConversationKey, priority: str, state: PartitionState) -> None:
         self.key = key
         self.priority = priority
         self.tenant = key[1]

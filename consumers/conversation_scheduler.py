@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from relayq.consumers.attempt_watchdog import remember_task
 from relayq.consumers.conversation import Conversation, ConversationKey
@@ -41,20 +41,22 @@ class ConversationScheduler:
         concurrency: int,
         buffer_limit: int,
         gate: Callable[[Callable[[Conversation], None]], SendGate],
+        levels: Sequence[str],
     ) -> None:
-        """``gate`` builds the SendGate, given how to put a conversation back in line."""
+        """``gate`` builds the SendGate, given how to put a conversation back in line;
+        ``levels`` are the priority level names, highest first."""
         self._process = process
         self._concurrency = concurrency
         self._buffer_limit = buffer_limit
         self._conversations: dict[ConversationKey, Conversation] = {}
-        self._ready = ReadyQueue()
+        self._ready = ReadyQueue(levels)
         self._running = 0
         self._gate = gate(self._resume)
 
     def add(self, envelope: Envelope) -> None:
         """Queue an entry behind the earlier entries of its conversation."""
         message = envelope.message
-        key = (message.priority.value, message.tenant, message.conversation)
+        key = (message.priority, message.tenant, message.conversation)
         conversation = self._conversations.get(key)
         if conversation is None or conversation.state is not envelope.state:
             conversation = Conversation(key, message.priority, envelope.state)

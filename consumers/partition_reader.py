@@ -26,7 +26,9 @@ from relayq.consumers.metrics import WorkerMetrics
 from relayq.consumers.stall_marks import stall_count
 from relayq.streams.codec import PoisonEntryError, decode_entry
 from relayq.streams.keys import GROUP, Keys
-from relayq.streams.redis_client import REDIS_UNAVAILABLE, check_partitions
+from relayq.streams.message import Message
+from relayq.streams.namespace_shape import check_namespace
+from relayq.streams.redis_client import REDIS_UNAVAILABLE
 from relayq.streams.stream_groups import ensure_groups
 
 __all__ = ("PartitionReader",)
@@ -103,7 +105,7 @@ class PartitionReader:
         reclaimed: dict[str, bytes | str] = dict.fromkeys(streams, "0-0")
         while state.active:
             try:
-                await check_partitions(self._client, self._keys)
+                await check_namespace(self._client, self._keys)
                 await ensure_groups(self._client, streams)
                 for stream in streams:
                     await self._reclaim(state, stream, reclaimed)
@@ -127,7 +129,7 @@ class PartitionReader:
             hint="Redis lost its data (restarted without persistence?); groups recreated",
         )
         try:
-            await check_partitions(self._client, self._keys)
+            await check_namespace(self._client, self._keys)
             await ensure_groups(self._client, streams)
         except REDIS_UNAVAILABLE:
             await asyncio.sleep(_TRANSIENT_PAUSE)
@@ -168,9 +170,11 @@ class PartitionReader:
         records: Records,
     ) -> None:
         scheduler = self._scheduler
+        level = self._keys.priority_of_stream(stream)
         for entry_id, fields in entries:
             try:
                 message = decode_entry(fields or {})
+                _check_level(message, level)
             except PoisonEntryError as exc:
                 await self._give_up(stream, entry_id, str(exc), DeadLetterKind.POISON, 0)
                 continue
@@ -219,3 +223,12 @@ def _apply_attempts_record(envelope: Envelope, record: bytes) -> None:
     envelope.had_failures = True
     if wait > 0:
         envelope.not_before = time.monotonic() + wait
+
+
+def _check_level(message: Message, level: str) -> None:
+    """A message is served at its stream's level; one that names another level was not
+    written by a producer of this namespace (or its levels were changed by hand)."""
+    if message.priority != level:
+        raise PoisonEntryError(
+            f"invalid priority: {message.priority!r} found in the stream of level {level!r}"
+        )

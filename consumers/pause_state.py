@@ -12,7 +12,6 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from relayq.streams.keys import PAUSE_ALL, Keys, priority_pause_scope, tenant_pause_scope
-from relayq.streams.message import Priority
 
 __all__ = ("PauseState",)
 
@@ -29,7 +28,7 @@ class PauseState:
         self.scopes = scopes
         return resumed
 
-    def is_paused(self, priority: Priority, tenant: str) -> bool:
+    def is_paused(self, priority: str, tenant: str) -> bool:
         scopes = self.scopes
         if not scopes:
             return False

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 
 from relayq.consumers.conversation import Conversation
-from relayq.streams.message import PRIORITY_ORDER, Priority
 
 __all__ = ("ReadyQueue",)
 
@@ -40,11 +40,10 @@ class _TenantRoundRobin:
 
 
 class ReadyQueue:
-    def __init__(self) -> None:
-        self._levels: dict[Priority, _TenantRoundRobin] = {
-            p: _TenantRoundRobin() for p in PRIORITY_ORDER
-        }
-        self._order = [self._levels[p] for p in PRIORITY_ORDER]
+    def __init__(self, levels: Sequence[str]) -> None:
+        """``levels``: the priority level names, highest first."""
+        self._levels = {level: _TenantRoundRobin() for level in levels}
+        self._order = list(self._levels.values())
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     def put(self, conversation: Conversation) -> None:

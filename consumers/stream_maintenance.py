@@ -41,7 +41,7 @@ class StreamMaintenance:
                         self._keys.delayed_data(p),
                         *self._keys.streams(p),
                     ),
-                    args=(now_ms, _PROMOTE_BATCH),
+                    args=(now_ms, _PROMOTE_BATCH, *self._keys.levels.names),
                     client=pipe,
                 )
             moved = await pipe.execute()

@@ -171,7 +171,7 @@ class WebhookDeliverer:
                 message.tenant,
                 message.conversation,
                 message.recipient,
-                message.priority.value,
+                message.priority,
                 message.created_ms,
                 message.metadata,
                 msgspec.Raw(message.payload),

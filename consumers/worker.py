@@ -43,7 +43,8 @@ from relayq.consumers.systemd_notify import notify
 from relayq.consumers.task_cancel import cancel_and_wait
 from relayq.streams.deliverer import Deliverer
 from relayq.streams.keys import Keys
-from relayq.streams.redis_client import REDIS_UNAVAILABLE, check_partitions, create_client
+from relayq.streams.namespace_shape import check_namespace
+from relayq.streams.redis_client import REDIS_UNAVAILABLE, create_client
 from relayq.streams.scripts import Scripts
 from relayq.streams.settings import Settings
 
@@ -75,7 +76,7 @@ class Worker:
         self.worker_id = worker_id or _new_worker_id()
         self.burst = burst
         self.metrics = WorkerMetrics()
-        self.keys = Keys(self.settings.namespace, self.settings.partitions)
+        self.keys = Keys.from_settings(self.settings)
         self._owns_client = client is None
         self.client = (
             client if client is not None else create_client(self.settings, blocking_reads=True)
@@ -111,6 +112,7 @@ class Worker:
             settings.concurrency,
             buffer_limit=settings.read_ahead,
             gate=lambda requeue: SendGate(self.admission, self.pauses, requeue),
+            levels=keys.levels.names,
         )
         self._reader = PartitionReader(
             client=client,
@@ -269,7 +271,7 @@ class Worker:
 
     async def run(self) -> None:
         """Deliver until stopped; returns after a complete, orderly shutdown."""
-        await check_partitions(self.client, self.keys)
+        await check_namespace(self.client, self.keys)
         _log.info(
             "worker_started",
             worker=self.worker_id,

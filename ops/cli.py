@@ -118,7 +118,7 @@ def _add_control_commands(sub: Any) -> None:
         scope = cmd.add_mutually_exclusive_group()
         scope.add_argument("--all", action="store_true", help="the whole namespace")
         scope.add_argument("--tenant")
-        scope.add_argument("--priority", choices=("high", "normal", "low"))
+        scope.add_argument("--priority", help="a level's name or number (RELAYQ_PRIORITIES)")
         _add_redis_options(cmd)
         cmd.set_defaults(handler=_cmd_pause)
     paused = sub.add_parser("paused", help="list what is paused (changes nothing)")
@@ -155,7 +155,9 @@ def _add_schedule_commands(sub: Any) -> None:
         add.add_argument(f"--{field}", required=True)
     add.add_argument("--sender", help="the provider-side sending identity (optional)")
     add.add_argument("--payload", default="{}", help="JSON document")
-    add.add_argument("--priority", default="normal", choices=("high", "normal", "low"))
+    add.add_argument(
+        "--priority", help="a level's name or number (default: normal, else the lowest level)"
+    )
     schedules.set_defaults(handler=_cmd_schedules, action="list")
 
 

@@ -21,13 +21,11 @@ import redis
 
 from relayq.streams.errors import ValidationError
 from relayq.streams.keys import Keys, pause_scope
-from relayq.streams.message import Priority
 from relayq.streams.settings import Settings
 from relayq.streams.validation import (
     MAX_SENDER_LENGTH,
     MAX_TENANT_LENGTH,
     check_identifier,
-    check_priority,
 )
 
 __all__ = ("Controls", "Limits", "default_limits")
@@ -86,13 +84,13 @@ class Controls:
         self._client = client
         self._keys = keys
 
-    def pause(self, *, priority: Priority | str | None = None, tenant: str | None = None) -> str:
+    def pause(self, *, priority: str | int | None = None, tenant: str | None = None) -> str:
         """Pause the namespace (no arguments), one priority or one tenant; returns the scope."""
         scope = self._scope(priority, tenant)
         self._client.hset(self._keys.paused, scope, "1")
         return scope
 
-    def resume(self, *, priority: Priority | str | None = None, tenant: str | None = None) -> bool:
+    def resume(self, *, priority: str | int | None = None, tenant: str | None = None) -> bool:
         """Lift that pause; False when it was not paused."""
         return bool(self._client.hdel(self._keys.paused, self._scope(priority, tenant)))
 
@@ -144,12 +142,11 @@ class Controls:
     def clear_global_limits(self) -> None:
         self._client.delete(self._keys.global_limits)
 
-    def _scope(self, priority: Priority | str | None, tenant: str | None) -> str:
+    def _scope(self, priority: str | int | None, tenant: str | None) -> str:
         if tenant is not None:
             tenant = check_identifier("tenant", tenant, MAX_TENANT_LENGTH)
-        return pause_scope(
-            priority=None if priority is None else check_priority(priority), tenant=tenant
-        )
+        level = None if priority is None else self._keys.levels.resolve(priority)
+        return pause_scope(priority=level, tenant=tenant)
 
     def _write(self, key: str, values: dict[str, float | None]) -> None:
         mapping = {f: text for f, v in values.items() if (text := _check_limit(f, v)) is not None}

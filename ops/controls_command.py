@@ -15,6 +15,7 @@ from relayq.ops.cli_errors import usage_error
 from relayq.ops.controls import Controls, Limits, default_limits
 from relayq.ops.running_redis import running_redis
 from relayq.streams.keys import Keys
+from relayq.streams.namespace_shape import compare_namespace_sync
 from relayq.streams.redis_client import create_sync_client, redis_address, redis_errors
 from relayq.streams.settings import Settings
 
@@ -26,8 +27,10 @@ def _controls(settings: Settings) -> Iterator[Controls]:
     """Controls on the running Redis; any Redis failure inside names its URL."""
     client = create_sync_client(running_redis(settings))
     try:
+        keys = Keys.from_settings(settings)
         with redis_errors(redis_address(client)):
-            yield Controls(client, Keys(settings.namespace, settings.partitions))
+            compare_namespace_sync(client, keys)
+            yield Controls(client, keys)
     finally:
         client.close()
 

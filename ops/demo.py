@@ -268,7 +268,7 @@ def run_demo(options: DemoOptions) -> int:
         _wait_for_http(f"{provider}/stats")
         env = _worker_env(options, processes.redis.unix_url, f"{provider}/deliver")
         settings = Settings(redis_url=processes.redis.unix_url)
-        keys = Keys(settings.namespace, settings.partitions)
+        keys = Keys.from_settings(settings)
         console.print(f"local provider on {provider}; starting {options.workers} workers ...")
         workers = [
             processes.spawn(

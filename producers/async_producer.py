@@ -19,8 +19,8 @@ from relayq.producers.send_request import SendRequest, SendResult, prepare
 from relayq.producers.send_span import SendSpan
 from relayq.streams.deliverer import Deliverer
 from relayq.streams.errors import RedisUnavailableError
+from relayq.streams.namespace_shape import check_namespace
 from relayq.streams.redis_client import (
-    check_partitions,
     create_client,
     redis_address,
     redis_errors,
@@ -100,7 +100,7 @@ class Producer(ProducerBase):
 
     async def _ensure_checked(self) -> None:
         if not self._checked:
-            await check_partitions(self._redis(), self.keys)
+            await check_namespace(self._redis(), self.keys)
             self._checked = True
 
     async def send(self, **fields: Unpack[SendFields]) -> str:

@@ -34,7 +34,7 @@ def enqueue_command(keys: Keys, prepared: PreparedMessage, dedup_window_ms: int)
     dedup_key = keys.dedup(message.tenant, message.conversation, message.dedup_key or "")
     script_keys = (stream, dedup_key, keys.delayed(partition), keys.delayed_data(partition))
     window = dedup_window_ms if message.dedup_key is not None else 0
-    args = (message.id, blob, window, prepared.due_ms, message.priority.value)
+    args = (message.id, blob, window, prepared.due_ms, message.priority)
     return EnqueueCommand(message.id, True, script_keys, args)
 
 

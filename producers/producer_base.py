@@ -28,7 +28,7 @@ class ProducerBase:
 
     def __init__(self, settings: Settings | None, *, direct: bool | None) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
-        self.keys = Keys(self.settings.namespace, self.settings.partitions)
+        self.keys = Keys.from_settings(self.settings)
         self.direct: bool = self.settings.direct_send if direct is None else direct
         """True: ``send`` delivers through the deliverer and never touches Redis."""
         self._window_ms = round(self.settings.dedup_window * 1000)

@@ -17,6 +17,7 @@ from typing import Any
 
 import redis
 import redis.asyncio
+import structlog
 
 from relayq.producers.send_request import SendRequest, prepare
 from relayq.streams.errors import ValidationError
@@ -32,6 +33,8 @@ from relayq.streams.settings import Settings
 from relayq.streams.validation import check_identifier
 
 __all__ = ("ScheduleBook", "SyncScheduleBook")
+
+_log = structlog.get_logger(__name__)
 
 MAX_SCHEDULE_NAME_LENGTH = 200
 
@@ -157,10 +160,20 @@ def _queue_list(pipe: _Pipeline, keys: Keys) -> None:
 
 
 def _parse_list(replies: list[Any]) -> list[tuple[Schedule, int]]:
-    """The replies to ``_queue_list``: every schedule and its due time, by name."""
+    """The replies to ``_queue_list``: every schedule and its due time, by name. One that
+    cannot be decoded (written by hand or by a foreign writer; workers never fire it) is
+    left out with a warning naming it, so one bad record does not hide the others."""
     found: list[tuple[Schedule, int]] = []
     for encoded, due in zip(replies[0::2], replies[1::2], strict=True):
         due_by_name = {name: int(score) for name, score in due}
         for name, data in encoded.items():
-            found.append((decode_schedule(data), due_by_name.get(name, 0)))
+            try:
+                found.append((decode_schedule(data), due_by_name.get(name, 0)))
+            except ValidationError as exc:
+                _log.warning(
+                    "schedule_unreadable",
+                    name=name.decode(errors="replace"),
+                    error=str(exc),
+                    remedy="remove it and add it again",
+                )
     return sorted(found, key=lambda item: item[0].name)

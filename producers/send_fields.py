@@ -27,7 +27,7 @@ class ScheduleFields(TypedDict):
     conversation: str
     recipient: str
     payload: Any
-    priority: NotRequired[Priority | str]
+    priority: NotRequired[Priority | str | int | None]
     metadata: NotRequired[Mapping[str, str] | None]
     sender: NotRequired[str | None]
     max_attempts: NotRequired[int | None]

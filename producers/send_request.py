@@ -15,7 +15,6 @@ from relayq.streams.settings import Settings
 from relayq.streams.telemetry import inject_context
 from relayq.streams.validation import (
     check_message_fields,
-    check_priority,
     check_seconds,
     encode_payload,
     metadata_dict,
@@ -29,13 +28,15 @@ class SendRequest:
     """One message to send. ``delay`` (seconds) and ``not_before`` (aware datetime or Unix
     seconds) hold it back until then; ``dedup_key`` suppresses repeats within the window;
     ``sender`` is the provider-side sending identity that per-sender limits apply to;
-    ``max_attempts`` (1 to 1000) replaces the workers' ``max_attempts`` for this message."""
+    ``max_attempts`` (1 to 1000) replaces the workers' ``max_attempts`` for this message.
+    ``priority`` is a level's name or number (``RELAYQ_PRIORITIES``); None is the
+    namespace's default level (``normal``, or the lowest level if there is no ``normal``)."""
 
     tenant: str
     conversation: str
     recipient: str
     payload: Any
-    priority: Priority | str = Priority.NORMAL
+    priority: Priority | str | int | None = None
     dedup_key: str | None = None
     delay: float | None = None
     not_before: dt.datetime | float | None = None
@@ -112,6 +113,11 @@ def _due_ms(request: SendRequest, now_ms: int) -> int:
     return due if due > now_ms else 0
 
 
+def _level(priority: object, settings: Settings) -> str:
+    levels = settings.priority_levels
+    return levels.default if priority is None else levels.resolve(priority)
+
+
 def prepare(request: SendRequest, settings: Settings, *, trace: bool) -> PreparedMessage:
     """Validate every field and build the Message; ValidationError names the first bad one.
 
@@ -127,7 +133,7 @@ def prepare(request: SendRequest, settings: Settings, *, trace: bool) -> Prepare
         tenant=request.tenant,
         conversation=request.conversation,
         recipient=request.recipient,
-        priority=check_priority(request.priority),
+        priority=_level(request.priority, settings),
         payload=encode_payload(request.payload, settings.max_payload_bytes),
         created_ms=now_ms,
         dedup_key=request.dedup_key,

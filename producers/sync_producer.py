@@ -27,8 +27,8 @@ from relayq.producers.send_request import SendRequest, SendResult, prepare
 from relayq.producers.send_span import SendSpan
 from relayq.streams.deliverer import Deliverer
 from relayq.streams.errors import RedisUnavailableError
+from relayq.streams.namespace_shape import check_namespace_sync
 from relayq.streams.redis_client import (
-    check_partitions_sync,
     create_sync_client,
     redis_address,
     redis_errors,
@@ -107,7 +107,7 @@ class SyncProducer(ProducerBase):
 
     def _ensure_checked(self) -> None:
         if not self._checked:
-            check_partitions_sync(self._redis(), self.keys)
+            check_namespace_sync(self._redis(), self.keys)
             self._checked = True
 
     def send(self, **fields: Unpack[SendFields]) -> str:

@@ -4,7 +4,8 @@ Per-partition keys share the hash tag ``{ns:P}`` so that each multi-key command 
 script touches one Redis Cluster slot. Namespace-wide keys (worker registry, meta) are
 only ever used by single-key commands.
 
-    {ns:P}:high | :normal | :low   streams, one per priority (consumer group GROUP)
+    {ns:P}:<level>                 streams, one per priority level (consumer group GROUP):
+                                   {ns:P}:high, :normal, :low by default
     {ns:P}:dlq                     dead-letter stream
     {ns:P}:delayed                 sorted set: message id -> due time (ms)
     {ns:P}:delayed:data            hash: message id -> "<priority>:<encoded message>"
@@ -18,11 +19,11 @@ only ever used by single-key commands.
                                    to finish (+1 while one is in flight)
     {ns:P}:lease                   string: owning worker's lease token, with a TTL
     ns:workers                     sorted set: worker id -> heartbeat expiry (ms)
-    ns:meta                        hash: partitions (fixed per namespace)
+    ns:meta                        hash: partitions, priorities (fixed per namespace)
     {ns:P}:schedules               hash: repeatable schedule name -> encoded Schedule
     {ns:P}:schedules:due           sorted set: schedule name -> next due time (ms)
     ns:schedules                   hash: schedule name -> partition (to find one by name)
-    ns:paused                      hash: paused scope ("all", "priority:<p>", "tenant:<t>",
+    ns:paused                      hash: paused scope ("all", "priority:<level>", "tenant:<t>",
                                    built by ``pause_scope``) -> 1
     ns:sink                        list: what the ``sink`` deliverer delivered, in order
 
@@ -46,8 +47,12 @@ one call per round, not per message):
 from __future__ import annotations
 
 import zlib
+from typing import TYPE_CHECKING
 
-from relayq.streams.message import PRIORITY_ORDER, Priority
+from relayq.streams.priority_levels import DEFAULT_PRIORITIES, PriorityLevels
+
+if TYPE_CHECKING:
+    from relayq.streams.settings import Settings
 
 __all__ = (
     "GROUP",
@@ -66,9 +71,9 @@ PAUSE_ALL = "all"
 """The ``ns:paused`` field that pauses the whole namespace."""
 
 
-def priority_pause_scope(priority: Priority) -> str:
-    """The ``ns:paused`` field that pauses one priority."""
-    return f"priority:{priority.value}"
+def priority_pause_scope(level: str) -> str:
+    """The ``ns:paused`` field that pauses one priority level (by name)."""
+    return f"priority:{level}"
 
 
 def tenant_pause_scope(tenant: str) -> str:
@@ -76,13 +81,13 @@ def tenant_pause_scope(tenant: str) -> str:
     return f"tenant:{tenant}"
 
 
-def pause_scope(*, priority: Priority | None = None, tenant: str | None = None) -> str:
-    """The ``ns:paused`` field for a scope: the namespace (neither given), one priority or
-    one tenant."""
+def pause_scope(*, priority: str | None = None, tenant: str | None = None) -> str:
+    """The ``ns:paused`` field for a scope: the namespace (neither given), one priority
+    level (its name) or one tenant."""
     if priority is not None and tenant is not None:
         raise ValueError("pause one priority or one tenant, not both at once")
     if priority is not None:
-        return priority_pause_scope(Priority(priority))
+        return priority_pause_scope(priority)
     if tenant is not None:
         return tenant_pause_scope(tenant)
     return PAUSE_ALL
@@ -94,17 +99,25 @@ def sink_key(namespace: str) -> str:
 
 
 class Keys:
-    """Key names for one namespace with a fixed number of partitions."""
+    """Key names for one namespace with a fixed number of partitions and priority levels."""
 
-    __slots__ = ("_stream_names", "namespace", "partitions")
+    __slots__ = ("_stream_names", "levels", "namespace", "partitions")
 
-    def __init__(self, namespace: str, partitions: int) -> None:
+    def __init__(
+        self, namespace: str, partitions: int, levels: PriorityLevels | None = None
+    ) -> None:
         self.namespace = namespace
         self.partitions = partitions
+        self.levels = levels or PriorityLevels.parse(DEFAULT_PRIORITIES)
         self._stream_names = tuple(
-            {priority: f"{{{namespace}:{p}}}:{priority.value}" for priority in PRIORITY_ORDER}
+            {level: f"{{{namespace}:{p}}}:{level}" for level in self.levels.names}
             for p in range(partitions)
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Keys:
+        """The keys of the namespace, partitions and priority levels ``settings`` name."""
+        return cls(settings.namespace, settings.partitions, settings.priority_levels)
 
     def partition_of(self, tenant: str, conversation: str) -> int:
         """The partition of a (tenant, conversation): stable across processes and versions."""
@@ -115,13 +128,13 @@ class Keys:
     def _tag(self, partition: int) -> str:
         return f"{{{self.namespace}:{partition}}}"
 
-    def stream(self, partition: int, priority: Priority) -> str:
+    def stream(self, partition: int, priority: str) -> str:
+        """The partition's stream of one priority level (by name)."""
         return self._stream_names[partition][priority]
 
     def streams(self, partition: int) -> tuple[str, ...]:
         """The partition's streams, highest priority first."""
-        names = self._stream_names[partition]
-        return tuple(names[p] for p in PRIORITY_ORDER)
+        return tuple(self._stream_names[partition].values())
 
     def dead_letter(self, partition: int) -> str:
         return f"{self._tag(partition)}:dlq"
@@ -218,5 +231,6 @@ class Keys:
         tag = key[1 : key.index("}")]
         return int(tag.rsplit(":", 1)[1])
 
-    def priority_of_stream(self, stream: str) -> Priority:
-        return Priority(stream.rsplit(":", 1)[1])
+    def priority_of_stream(self, stream: str) -> str:
+        """The priority level (name) of one of the partitions' streams."""
+        return stream.rsplit(":", 1)[1]

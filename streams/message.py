@@ -1,4 +1,4 @@
-"""The message as it travels through relayq, and its priorities.
+"""The message as it travels through relayq, and the names of the default priority levels.
 
 Schema evolution (the Struct is encoded as a msgpack array): new fields are appended at
 the end with a default; a field's type never changes; no field is removed or reordered.
@@ -11,25 +11,26 @@ from typing import Annotated, Any
 
 import msgspec
 
-__all__ = ("Message", "Priority", "PRIORITY_ORDER")
+__all__ = ("Message", "Priority")
 
 
 class Priority(enum.StrEnum):
-    """Delivery priority; higher priorities are delivered first."""
+    """The default priority levels (``RELAYQ_PRIORITIES=high,normal,low``), highest first.
+
+    A namespace may configure other levels (``streams.priority_levels``); ``send`` then
+    takes their names (or numbers) as plain strings (or ints)."""
 
     HIGH = "high"
     NORMAL = "normal"
     LOW = "low"
 
 
-PRIORITY_ORDER: tuple[Priority, ...] = (Priority.HIGH, Priority.NORMAL, Priority.LOW)
-"""Priorities in the order workers serve them."""
-
 _json_decoder = msgspec.json.Decoder()
 # Length bounds are checked again on decode, so a hand-written entry cannot smuggle in
 # an empty tenant; the producer's own checks (streams.validation) give the friendlier errors.
 _Tenant = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+_Level = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
 
 
 class Message(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
@@ -40,7 +41,8 @@ class Message(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
     tenant: _Tenant
     conversation: _Name
     recipient: _Name
-    priority: Priority
+    priority: _Level
+    """The name of its priority level (one of the namespace's ``PriorityLevels``)."""
     payload: bytes
     """The payload as a UTF-8 JSON document, never decoded on the routing path."""
     created_ms: int

@@ -1,5 +1,4 @@
-"""Redis clients (redis.asyncio with hiredis), what their failures mean to a user, and the
-per-namespace agreement on partitions.
+"""Redis clients (redis.asyncio with hiredis) and what their failures mean to a user.
 
 Every client relayq makes has explicit timeouts (``RELAYQ_REDIS_CONNECT_TIMEOUT_SECONDS``,
 ``RELAYQ_REDIS_TIMEOUT_SECONDS``) instead of redis-py's defaults, which differ by version
@@ -17,15 +16,12 @@ import redis
 from redis.asyncio import Redis
 
 from relayq.streams.errors import ConfigurationError, RedisUnavailableError
-from relayq.streams.keys import Keys
 from relayq.streams.redis_server import ensure_embedded_redis
 from relayq.streams.settings import Settings
 
 __all__ = (
     "BLOCKING_READ_ALLOWANCE",
     "REDIS_UNAVAILABLE",
-    "check_partitions",
-    "check_partitions_sync",
     "create_client",
     "create_sync_client",
     "redis_address",
@@ -161,24 +157,3 @@ def redis_errors(address: str) -> Iterator[None]:
         yield
     except (redis.exceptions.RedisError, OSError) as exc:
         raise redis_failure(address, exc) from exc
-
-
-def _compare(keys: Keys, stored: bytes | str | None) -> None:
-    if stored is not None and int(stored) != keys.partitions:
-        raise ConfigurationError(
-            f"namespace {keys.namespace!r} was created with {int(stored)} partitions but "
-            f"these settings say {keys.partitions}; partitions are fixed per namespace "
-            "(set RELAYQ_PARTITIONS to match, or use another RELAYQ_NAMESPACE)"
-        )
-
-
-async def check_partitions(client: Redis, keys: Keys) -> None:
-    """Record the namespace's partition count, or fail if it differs from what is recorded."""
-    await client.hsetnx(keys.meta, "partitions", keys.partitions)
-    _compare(keys, await client.hget(keys.meta, "partitions"))
-
-
-def check_partitions_sync(client: redis.Redis, keys: Keys) -> None:
-    client.hsetnx(keys.meta, "partitions", keys.partitions)
-    stored = client.hget(keys.meta, "partitions")
-    _compare(keys, stored if isinstance(stored, bytes) else None)

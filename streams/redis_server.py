@@ -26,6 +26,7 @@ __all__ = (
     "ensure_embedded_redis",
     "find_redis_server",
     "free_port",
+    "make_data_dir",
     "stop_embedded_redis",
 )
 
@@ -106,7 +107,7 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         """Start the server and wait until it answers PING."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        make_data_dir(self.directory)
         self.process = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL)
         if self.daemonize:
             self.process.wait(timeout=_START_TIMEOUT)
@@ -192,13 +193,30 @@ def embedded_redis_url(data_dir: Path) -> str:
     return RedisServer(data_dir, port=0, daemonize=True).unix_url
 
 
+def make_data_dir(data_dir: Path) -> None:
+    """Create the embedded server's folder; ConfigurationError naming RELAYQ_DATA_DIR and
+    the reason when it cannot be (a file in the way, no permission, a read-only disk)."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(data_dir, os.W_OK | os.X_OK):
+            raise PermissionError(f"no permission to write in {data_dir}")
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        blocker = next((p for p in (data_dir, *data_dir.parents) if p.is_file()), None)
+        where = f" ({blocker} is a file)" if blocker is not None else ""
+        raise ConfigurationError(
+            f"RELAYQ_DATA_DIR={str(data_dir)!r} cannot hold the embedded Redis: {reason}{where}; "
+            "point RELAYQ_DATA_DIR at a folder you can write, or set REDIS_URL"
+        ) from None
+
+
 def ensure_embedded_redis(data_dir: Path) -> str:
     """URL of the embedded redis-server in ``data_dir``, starting it (daemonized) if needed.
 
     Several processes may call this at once: a lock file makes one of them start it.
     The server keeps running after the caller exits; ``relayq redis stop`` stops it.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(data_dir)
     server = RedisServer(data_dir, port=0, daemonize=True)
     if _answers(server.unix_url):
         return server.unix_url

@@ -38,7 +38,7 @@ class Scripts:
             script_source("enqueue_with_dedup_or_delay_4")
         )
         self.dead_letter: AsyncScript = client.register_script(script_source("dead_letter_4"))
-        self.promote_due: AsyncScript = client.register_script(script_source("promote_due_5"))
+        self.promote_due: AsyncScript = client.register_script(script_source("promote_due"))
         self.lease_renew: AsyncScript = client.register_script(script_source("lease_renew_1"))
         self.lease_release: AsyncScript = client.register_script(script_source("lease_release_1"))
         self.lease_round: AsyncScript = client.register_script(script_source("lease_round"))

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from relayq.streams.errors import ConfigurationError
+from relayq.streams.priority_levels import DEFAULT_PRIORITIES, PriorityLevels
 
 __all__ = ("ENVIRONMENT", "Settings", "default_data_dir")
 
@@ -44,6 +45,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ``~/.local/share/relayq``), the same from any working directory."""
     namespace: str = "relayq"
     partitions: int = 16
+    priorities: str = DEFAULT_PRIORITIES
+    """The namespace's priority levels, highest first: ``name[=number],...`` (see
+    ``streams.priority_levels``). Fixed once used, like ``partitions``."""
     max_payload_bytes: int = 64 * 1024
     dedup_window: float = 300.0
     max_attempts: int = 3
@@ -88,6 +92,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         _check_positive_int("partitions", self.partitions, maximum=16384)
+        try:
+            PriorityLevels.parse(self.priorities)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"priorities: {exc}") from None
         _check_positive_int("max_payload_bytes", self.max_payload_bytes, maximum=16 * 1024 * 1024)
         _check_positive_int("max_attempts", self.max_attempts, maximum=1000)
         if isinstance(self.max_stalls, bool) or not 0 <= self.max_stalls <= 1000:
@@ -136,6 +144,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 f"({self.send_timeout}s): a worker must finish any send it starts before "
                 "its lease can run out, or order could break on hand-over"
             )
+
+    @property
+    def priority_levels(self) -> PriorityLevels:
+        """``priorities`` parsed (cached: the same text gives the same object)."""
+        return PriorityLevels.parse(self.priorities)
 
     @property
     def slot_ttl(self) -> float:
@@ -257,6 +270,11 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "RELAYQ_DATA_DIR": ("data_dir", _folder, "folder of the embedded redis-server (AOF on)"),
     "RELAYQ_NAMESPACE": ("namespace", _text, "prefix of every key"),
     "RELAYQ_PARTITIONS": ("partitions", _integer, "partitions per namespace (fixed once used)"),
+    "RELAYQ_PRIORITIES": (
+        "priorities",
+        _text,
+        "priority levels, highest first: name[=number],... (fixed once used)",
+    ),
     "RELAYQ_MAX_PAYLOAD_BYTES": ("max_payload_bytes", _integer, "largest payload, as JSON"),
     "RELAYQ_DEDUP_WINDOW_SECONDS": ("dedup_window", _seconds, "how long a dedup key holds"),
     "RELAYQ_MAX_ATTEMPTS": ("max_attempts", _integer, "delivery attempts before the DLQ"),

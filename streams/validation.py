@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from relayq.streams.errors import ValidationError
-from relayq.streams.message import Message, Priority
+from relayq.streams.message import Message
 
 __all__ = (
     "MAX_CONVERSATION_LENGTH",
@@ -35,7 +35,6 @@ __all__ = (
     "check_message",
     "check_message_fields",
     "check_metadata",
-    "check_priority",
     "check_seconds",
     "encode_payload",
     "metadata_dict",
@@ -110,15 +109,6 @@ def check_max_attempts(value: object) -> int:
     return value
 
 
-def check_priority(value: object) -> Priority:
-    """One of ``high``, ``normal``, ``low`` (a Priority or its string)."""
-    try:
-        return Priority(value)  # type: ignore[arg-type]  # ValueError covers non-strings
-    except ValueError:
-        allowed = ", ".join(p.value for p in Priority)
-        raise ValidationError("priority", f"{value!r} is not one of {allowed}") from None
-
-
 def metadata_dict(value: object) -> dict[str, str]:
     """The metadata as a Message holds it: a copy of the mapping, ``{}`` for None. The
     entries are checked by ``check_metadata``."""
@@ -144,7 +134,8 @@ def check_metadata(value: Mapping[str, str]) -> None:
 
 def check_message_fields(message: Message) -> Message:
     """Every field of a message but its payload (made by ``encode_payload`` at send, checked
-    by ``check_message`` on decode) and its priority (a Priority by construction)."""
+    by ``check_message`` on decode) and its priority (a level of the namespace: resolved by
+    ``PriorityLevels.resolve`` at send, matched against its stream's level on read)."""
     check_identifier("id", message.id, MAX_ID_LENGTH)
     check_identifier("tenant", message.tenant, MAX_TENANT_LENGTH)
     check_identifier("conversation", message.conversation, MAX_CONVERSATION_LENGTH)

@@ -65,7 +65,7 @@ def settings(redis_server: RedisServer, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def keys(settings: Settings) -> Keys:
-    return Keys(settings.namespace, settings.partitions)
+    return Keys.from_settings(settings)
 
 
 @pytest.fixture

@@ -106,3 +106,19 @@ def test_redis_start_uses_one_absolute_folder_that_commands_find_from_anywhere(
         stopped = relayq(env, "redis", "stop", cwd=tmp_path / "d")
         assert stopped.stdout.strip() == "stopped", stopped
     assert all(not any((tmp_path / cwd).iterdir()) for cwd in "abcd")  # nothing written there
+
+
+def test_redis_start_in_an_unusable_data_dir_names_the_variable_and_the_reason(
+    tmp_path: Path,
+) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    env = clean_environment(tmp_path / "home", RELAYQ_DATA_DIR=str(in_the_way / "relayq"))
+    done = relayq(env, "redis", "start", cwd=tmp_path / "cwd")
+    assert_one_line_error(
+        done,
+        2,
+        f"RELAYQ_DATA_DIR='{in_the_way}/relayq'",
+        "Not a directory",
+        f"{in_the_way} is a file",
+    )

@@ -67,3 +67,17 @@ def test_listing_survives_a_stored_schedule_whose_next_time_no_date_holds(
     far_line, near_line = done.stdout.splitlines()
     assert far_line.startswith("a-far\tevery 60s\tnext (out of range: ")
     assert near_line.startswith("b-near\tevery 60s\tnext 20")
+
+
+def test_listing_survives_an_undecodable_stored_schedule_and_names_it(
+    settings: Settings, redis_client: redis.Redis, keys: Keys
+) -> None:
+    done = run_cli(settings, "schedules", "add", "good", "--every", "60", *MESSAGE)
+    assert done.returncode == 0, done.stderr
+    partition = keys.partition_of("acme", "c")
+    redis_client.hset(keys.schedules(partition), "broken", b"\xc1 not msgpack")
+
+    done = run_cli(settings, "schedules")
+    assert done.returncode == 0, done.stderr
+    assert [line.split("\t")[0] for line in done.stdout.splitlines()] == ["good"]
+    assert "schedule_unreadable" in done.stderr and "broken" in done.stderr

@@ -35,7 +35,7 @@ async def test_with_fallback_on_a_message_is_queued_while_redis_is_up_and_sent_d
 ) -> None:
     provider = make_provider()
     webhook = WebhookDeliverer(provider.url, timeout=5.0)
-    keys = Keys(own_settings.namespace, own_settings.partitions)
+    keys = Keys.from_settings(own_settings)
     try:
         async with Producer(own_settings, fallback=webhook) as producer:
             queued = await producer.send_or_deliver(**MESSAGE)

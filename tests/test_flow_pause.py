@@ -195,7 +195,7 @@ def test_cli_pauses_and_resumes_and_rejects_bad_input(
 
     done = run_cli(settings, "pause", "--priority", "urgent")
     assert done.returncode == 2
-    assert "invalid choice: 'urgent'" in done.stderr
+    assert "invalid priority: 'urgent' is not a level; levels are high, normal, low" in done.stderr
     done = run_cli(settings, "limits", "--tenant", "acme", "--cap", "-1")
     assert done.returncode == 2, done.stdout
     assert "invalid cap" in done.stderr and ">= 0" in done.stderr, done.stderr

@@ -32,7 +32,7 @@ def test_workers_recover_from_a_redis_that_lost_its_data(
     make_provider: ProviderFactory,
     workers: WorkerPool,
 ) -> None:
-    settings, keys = own_settings, Keys(own_settings.namespace, own_settings.partitions)
+    settings, keys = own_settings, Keys.from_settings(own_settings)
     provider = make_provider()
     worker = workers.start(provider.url, settings=settings)
     before = send_all(settings, conversation_requests(20, 2, prefix="before"))

@@ -86,7 +86,7 @@ def test_with_fallback_a_message_is_queued_while_redis_is_up_and_sent_directly_w
     own_settings: Settings, own_redis: RedisServer, make_provider: ProviderFactory
 ) -> None:
     provider = make_provider()
-    keys = Keys(own_settings.namespace, own_settings.partitions)
+    keys = Keys.from_settings(own_settings)
     with SyncProducer(own_settings, fallback=WebhookDeliverer(provider.url)) as producer:
         queued = producer.send_or_deliver(**MESSAGE)
         assert queued.ok and not queued.direct

@@ -47,7 +47,10 @@ CORRUPT: list[tuple[str, dict[str, Any], str]] = [
     ("over-long tenant", {"tenant": "t" * 129}, "tenant"),
     ("empty conversation", {"conversation": ""}, "conversation"),
     ("tenant not a string", {"tenant": 42}, "tenant"),
-    ("unknown priority", {"priority": "urgent"}, "priority"),
+    ("empty priority", {"priority": ""}, "priority"),
+    ("over-long priority", {"priority": "p" * 33}, "priority"),
+    # A level name that is not the stream's level is refused by the reader, which knows
+    # the stream (tests/test_priority_levels.py).
 ]
 
 

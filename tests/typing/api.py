@@ -102,7 +102,8 @@ def settings_and_errors() -> None:
     Settings(max_attempts="3")  # type: ignore[arg-type]
     controls = Controls(redis.Redis.from_url("redis://127.0.0.1:6379/0"), Keys("relayq", 16))
     scope: str = controls.pause(tenant="acme")
-    controls.pause(priority=3)  # type: ignore[arg-type]
+    controls.pause(priority=10)  # a level number, when the namespace numbers its levels
+    controls.pause(priority=2.5)  # type: ignore[arg-type]
     del scope
     try:
         SyncProducer(settings).send(tenant="a", conversation="c", recipient="+1", payload={})
