@@ -1,4 +1,5 @@
-"""Reading one owned partition: first reclaim what earlier owners left pending, then new entries.
+"""Reading one owned partition: first reclaim what earlier owners left pending, then new entries
+(admitted tenant by tenant: ``fair_read``; a blocking read only while nothing waits).
 
 Reclaimed entries (XAUTOCLAIM from 0-0, min idle 0: the lease guarantees the earlier owner
 has stopped) all have lower ids than any unread entry, so per-conversation order holds
@@ -22,6 +23,7 @@ from redis.asyncio import Redis
 from relayq.consumers.conversation_scheduler import ConversationScheduler
 from relayq.consumers.dead_letters import DeadLetterKind, DeadLetters
 from relayq.consumers.envelope import Envelope, PartitionState
+from relayq.consumers.fair_read import FairRead, StreamBatch
 from relayq.consumers.metrics import WorkerMetrics
 from relayq.consumers.stall_marks import stall_count
 from relayq.streams.codec import PoisonEntryError, decode_entry
@@ -35,6 +37,7 @@ __all__ = ("PartitionReader",)
 
 _log = structlog.get_logger(__name__)
 RawEntry = tuple[bytes, dict[bytes, bytes] | None]
+"""An entry as read: XAUTOCLAIM gives None fields for one deleted while pending."""
 Records = dict[bytes, tuple[bytes | None, bytes | None]]
 """Entry id -> (attempts record, stall mark) of reclaimed entries."""
 _TRANSIENT_PAUSE = 0.2
@@ -58,6 +61,7 @@ class PartitionReader:
         scheduler: ConversationScheduler,
         dead_letters: DeadLetters,
         metrics: WorkerMetrics,
+        fair_read: FairRead,
     ) -> None:
         self._client = client
         self._keys = keys
@@ -68,21 +72,21 @@ class PartitionReader:
         self._scheduler = scheduler
         self._dead_letters = dead_letters
         self._metrics = metrics
+        self._fair_read = fair_read
 
     async def run(self, state: PartitionState) -> None:
         """Read the partition until cancelled or the state goes inactive."""
         streams = self._keys.streams(state.partition)
         await self._take_over(state, streams)
-        cursors = dict.fromkeys(streams, ">")
+        taken = dict.fromkeys(streams, 0)
         while await self._scheduler.wait_for_room(state):
             try:
-                reply: list[Any] = await self._client.xreadgroup(  # type: ignore[assignment]
-                    GROUP,
-                    self._consumer,
-                    cursors,  # type: ignore[arg-type]
-                    count=self._count,
-                    block=self._block_ms,
-                )
+                batches, waiting = await self._fair_read.read(state.partition, taken)
+                taken = dict.fromkeys(streams, 0)
+                if not batches and not waiting:
+                    batches = await self._wait_for_entries(streams)
+                    for stream_name, entries in batches:
+                        taken[stream_name] += len(entries)
             except REDIS_UNAVAILABLE as exc:
                 # A read timeout (the process was frozen, Redis was slow) or a dropped
                 # connection: nothing was lost (what a lost reply delivered stays pending
@@ -95,8 +99,20 @@ class PartitionReader:
                     raise
                 await self._recreate_groups(state, streams, str(exc))
                 continue
-            for stream_name, entries in reply or ():
-                await self._feed(state, stream_name.decode(), entries, _NO_RECORDS)
+            for stream_name, entries in batches:
+                await self._feed(state, stream_name, entries, _NO_RECORDS)
+
+    async def _wait_for_entries(self, streams: Sequence[str]) -> list[StreamBatch]:
+        """Nothing unread and nothing waiting: block until a producer adds an entry (it
+        goes straight into a stream then: the window is empty), up to ``block_ms``."""
+        reply: list[Any] = await self._client.xreadgroup(  # type: ignore[assignment]
+            GROUP,
+            self._consumer,
+            dict.fromkeys(streams, ">"),
+            count=self._count,
+            block=self._block_ms,
+        )
+        return [(stream.decode(), entries) for stream, entries in reply or ()]
 
     async def _take_over(self, state: PartitionState, streams: Sequence[str]) -> None:
         """Create missing groups (and the namespace's partition count, should Redis have

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from relayq.streams.keys import PAUSE_ALL, Keys, priority_pause_scope, tenant_pause_scope
+from relayq.streams.keys import (
+    PAUSE_ALL,
+    TENANT_PAUSE_PREFIX,
+    Keys,
+    priority_pause_scope,
+    tenant_pause_scope,
+)
 
 __all__ = ("PauseState",)
 
@@ -27,6 +33,16 @@ class PauseState:
         resumed = bool(self.scopes - scopes)
         self.scopes = scopes
         return resumed
+
+    def level_paused(self, priority: str) -> bool:
+        """Whether nothing of this level may be admitted (the level or everything paused)."""
+        scopes = self.scopes
+        return bool(scopes) and (PAUSE_ALL in scopes or priority_pause_scope(priority) in scopes)
+
+    def paused_tenants(self) -> list[str]:
+        """The tenants paused one by one."""
+        cut = len(TENANT_PAUSE_PREFIX)
+        return [s[cut:] for s in self.scopes if s.startswith(TENANT_PAUSE_PREFIX)]
 
     def is_paused(self, priority: str, tenant: str) -> bool:
         scopes = self.scopes

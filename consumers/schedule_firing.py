@@ -1,7 +1,7 @@
 """Fire the repeatable schedules of the partitions this worker owns.
 
 Every ``_FIRE_INTERVAL`` the owner looks at each held partition's due schedules, builds
-each one's message and runs ``fire_schedule_3.lua``, which enqueues it and moves the
+each one's message and runs ``fire_schedule_6.lua``, which admits it (``_admit.lua``) and moves the
 schedule on only if that occurrence was not fired yet: once per occurrence, whatever the
 number of workers (a stale owner's attempt finds the due time already moved).
 """
@@ -28,10 +28,11 @@ _BATCH = 100
 
 
 class ScheduleFiring:
-    def __init__(self, client: Redis, scripts: Scripts, keys: Keys) -> None:
+    def __init__(self, client: Redis, scripts: Scripts, keys: Keys, admission_window: int) -> None:
         self._client = client
         self._scripts = scripts
         self._keys = keys
+        self._window = admission_window
 
     async def fire_due(self, states: Iterable[PartitionState]) -> int:
         """Fire what is due in the given partitions; returns how many messages it enqueued."""
@@ -63,9 +64,23 @@ class ScheduleFiring:
             await self._client.zrem(self._keys.schedule_due(partition), name)
             return 0
         message = schedule.message(now_ms)
-        stream = self._keys.stream(partition, message.priority)
-        entry_id = await self._scripts.fire_schedule(
-            keys=(self._keys.schedule_due(partition), self._keys.schedules(partition), stream),
-            args=(name, due_ms, schedule.next_after(due_ms, now_ms), encode_message(message)),
+        keys, level, tenant = self._keys, message.priority, message.tenant
+        fired = await self._scripts.fire_schedule(
+            keys=(
+                keys.schedule_due(partition),
+                keys.schedules(partition),
+                keys.stream(partition, level),
+                keys.unread(partition, level),
+                keys.ring(partition, level),
+                keys.waiting(partition, level, tenant),
+            ),
+            args=(
+                name,
+                due_ms,
+                schedule.next_after(due_ms, now_ms),
+                encode_message(message),
+                tenant,
+                self._window,
+            ),
         )
-        return 1 if entry_id else 0
+        return 1 if fired else 0

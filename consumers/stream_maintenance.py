@@ -20,11 +20,14 @@ _PROMOTE_BATCH = 1000
 
 
 class StreamMaintenance:
-    def __init__(self, client: Redis, scripts: Scripts, keys: Keys, consumer: str) -> None:
+    def __init__(
+        self, client: Redis, scripts: Scripts, keys: Keys, consumer: str, admission_window: int
+    ) -> None:
         self._client = client
         self._scripts = scripts
         self._keys = keys
         self._consumer = consumer
+        self._window = admission_window
 
     async def promote_due(self, states: Iterable[PartitionState]) -> int:
         """Move due delayed messages of the given partitions into their streams."""
@@ -39,13 +42,22 @@ class StreamMaintenance:
                     keys=(
                         self._keys.delayed(p),
                         self._keys.delayed_data(p),
-                        *self._keys.streams(p),
+                        *self._keys.level_keys(p),
                     ),
-                    args=(now_ms, _PROMOTE_BATCH, *self._keys.levels.names),
+                    args=(now_ms, _PROMOTE_BATCH, self._window, *self._level_args(p)),
                     client=pipe,
                 )
             moved = await pipe.execute()
         return sum(int(m) for m in moved)
+
+    def _level_args(self, partition: int) -> list[str]:
+        """Per level: its name and its waiting-list key prefix (promote_due.lua)."""
+        keys = self._keys
+        return [
+            arg
+            for level in keys.levels.names
+            for arg in (level, keys.waiting_prefix(partition, level))
+        ]
 
     async def trim(self, state: PartitionState) -> None:
         """Delete entries below the oldest one still pending or unread, per stream."""

@@ -30,6 +30,7 @@ from relayq.consumers.conversation_scheduler import ConversationScheduler
 from relayq.consumers.dead_letters import DeadLetters
 from relayq.consumers.delivery import DeliveryRunner
 from relayq.consumers.envelope import PartitionState
+from relayq.consumers.fair_read import FairRead
 from relayq.consumers.metrics import WorkerMetrics
 from relayq.consumers.ownership import Ownership
 from relayq.consumers.partition_lease import LeaseTable
@@ -124,6 +125,14 @@ class Worker:
             scheduler=self.scheduler,
             dead_letters=dead_letters,
             metrics=self.metrics,
+            fair_read=FairRead(
+                client=client,
+                scripts=scripts,
+                keys=keys,
+                consumer=self.worker_id,
+                count=settings.read_count,
+                pauses=self.pauses,
+            ),
         )
         self.ownership = Ownership(
             client=client,
@@ -132,8 +141,9 @@ class Worker:
             worker_id=self.worker_id,
             lease_ttl=settings.lease_ttl,
         )
-        self._maintenance = StreamMaintenance(client, scripts, keys, self.worker_id)
-        self._schedules = ScheduleFiring(client, scripts, keys)
+        window = settings.read_count
+        self._maintenance = StreamMaintenance(client, scripts, keys, self.worker_id, window)
+        self._schedules = ScheduleFiring(client, scripts, keys, window)
 
     def describe(self) -> dict[str, object]:
         """What this worker holds now (for debugging a worker that seems stuck)."""

@@ -166,15 +166,11 @@ class Producer(ProducerBase):
 
     async def _send_one(self, request: SendRequest, *, trace: bool) -> str:
         prepared = prepare(request, self.settings, trace=trace)
-        command = enqueue_command(self.keys, prepared, self._window_ms)
-        client = self._redis()
+        command = enqueue_command(self.keys, prepared, self._window_ms, self._admission_window)
         with redis_errors(self._address):
             await self._ensure_checked()
-            if command.uses_script:
-                reply = await self._scripts.enqueue(keys=command.keys, args=command.args)
-            else:
-                reply = await client.execute_command("XADD", *command.keys, *command.args)  # type: ignore[no-untyped-call]
-        return parse_reply(command, reply)[0]
+            reply = await self._scripts.enqueue(keys=command.keys, args=command.args)
+        return parse_reply(reply)[0]
 
     async def send_many(self, requests: Iterable[SendRequest]) -> list[SendResult]:
         """Enqueue a batch (with direct send on, deliver each in turn); one result per
@@ -194,9 +190,6 @@ class Producer(ProducerBase):
     ) -> None:
         async with self._redis().pipeline(transaction=False) as pipe:
             for _, command in batch:
-                if command.uses_script:
-                    await self._scripts.enqueue(keys=command.keys, args=command.args, client=pipe)
-                else:
-                    pipe.execute_command("XADD", *command.keys, *command.args)
+                await self._scripts.enqueue(keys=command.keys, args=command.args, client=pipe)
             replies = await pipe.execute(raise_on_error=False)
         record_replies(batch, replies, results)

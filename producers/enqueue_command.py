@@ -1,7 +1,8 @@
 """The Redis command that enqueues one prepared message, for sync and async pipelines alike.
 
-A plain message is one XADD. A message with a dedup key or a due time goes through
-``enqueue_with_dedup_or_delay_4.lua`` so the dedup check and the write are one atomic step.
+Every message goes through ``enqueue_7.lua``: the dedup check, the delay and the admission
+(into its stream, or behind what its tenant already has waiting: ``_admit.lua``) are one
+atomic step.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import dataclasses
 from typing import Any
 
 from relayq.producers.send_request import PreparedMessage
-from relayq.streams.codec import ENTRY_FIELD, encode_message
+from relayq.streams.codec import encode_message
 from relayq.streams.keys import Keys
 
 __all__ = ("EnqueueCommand", "enqueue_command", "parse_reply")
@@ -19,29 +20,36 @@ __all__ = ("EnqueueCommand", "enqueue_command", "parse_reply")
 @dataclasses.dataclass(frozen=True, slots=True)
 class EnqueueCommand:
     message_id: str
-    uses_script: bool
     keys: tuple[str, ...]
     args: tuple[Any, ...]
 
 
-def enqueue_command(keys: Keys, prepared: PreparedMessage, dedup_window_ms: int) -> EnqueueCommand:
+def enqueue_command(
+    keys: Keys, prepared: PreparedMessage, dedup_window_ms: int, admission_window: int
+) -> EnqueueCommand:
+    """``admission_window``: most unread entries a stream takes before messages wait in
+    their tenant's list (the producer's ``read_count``)."""
     message = prepared.message
-    partition = keys.partition_of(message.tenant, message.conversation)
-    stream = keys.stream(partition, message.priority)
-    blob = encode_message(message)
-    if message.dedup_key is None and prepared.due_ms == 0:
-        return EnqueueCommand(message.id, False, (stream,), ("*", ENTRY_FIELD, blob))
-    dedup_key = keys.dedup(message.tenant, message.conversation, message.dedup_key or "")
-    script_keys = (stream, dedup_key, keys.delayed(partition), keys.delayed_data(partition))
+    tenant, level = message.tenant, message.priority
+    partition = keys.partition_of(tenant, message.conversation)
+    dedup_key = keys.dedup(tenant, message.conversation, message.dedup_key or "")
+    script_keys = (
+        keys.stream(partition, level),
+        dedup_key,
+        keys.delayed(partition),
+        keys.delayed_data(partition),
+        keys.unread(partition, level),
+        keys.ring(partition, level),
+        keys.waiting(partition, level, tenant),
+    )
     window = dedup_window_ms if message.dedup_key is not None else 0
-    args = (message.id, blob, window, prepared.due_ms, message.priority)
-    return EnqueueCommand(message.id, True, script_keys, args)
+    blob = encode_message(message)
+    args = (message.id, blob, window, prepared.due_ms, level, tenant, admission_window)
+    return EnqueueCommand(message.id, script_keys, args)
 
 
-def parse_reply(command: EnqueueCommand, reply: Any) -> tuple[str, bool]:
-    """(message id, duplicate?) from the reply to the command."""
-    if not command.uses_script:
-        return command.message_id, False
+def parse_reply(reply: Any) -> tuple[str, bool]:
+    """(message id, duplicate?) from the script's reply."""
     message_id, duplicate = reply
     text = message_id.decode() if isinstance(message_id, bytes) else str(message_id)
     return text, bool(int(duplicate))

@@ -32,6 +32,7 @@ class ProducerBase:
         self.direct: bool = self.settings.direct_send if direct is None else direct
         """True: ``send`` delivers through the deliverer and never touches Redis."""
         self._window_ms = round(self.settings.dedup_window * 1000)
+        self._admission_window = self.settings.read_count
         self._checked = False
 
     def _direct_deliverer(self, fallback: Deliverer | None) -> Deliverer | None:
@@ -53,5 +54,6 @@ class ProducerBase:
             settings=self.settings,
             keys=self.keys,
             window_ms=self._window_ms,
+            admission_window=self._admission_window,
             trace=tracing_enabled(),
         )

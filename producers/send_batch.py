@@ -26,6 +26,7 @@ def prepare_batch(
     settings: Settings,
     keys: Keys,
     window_ms: int,
+    admission_window: int,
     trace: bool,
 ) -> tuple[list[SendResult | None], list[PendingCommand]]:
     """One slot per request, in order: the error of an item that failed to prepare, None
@@ -34,7 +35,8 @@ def prepare_batch(
     pending: list[PendingCommand] = []
     for request in requests:
         try:
-            command = enqueue_command(keys, prepare(request, settings, trace=trace), window_ms)
+            prepared = prepare(request, settings, trace=trace)
+            command = enqueue_command(keys, prepared, window_ms, admission_window)
         except Exception as exc:  # whatever it is, it is this item's alone
             results.append(SendResult(None, exc))
             continue
@@ -48,11 +50,11 @@ def record_replies(
 ) -> None:
     """Fill the results of ``batch`` from the pipeline's ``replies`` (one per command, an
     exception for a command Redis refused)."""
-    for (index, command), reply in zip(batch, replies, strict=True):
+    for (index, _command), reply in zip(batch, replies, strict=True):
         if isinstance(reply, Exception):
             results[index] = SendResult(None, RedisUnavailableError(str(reply)))
         else:
-            message_id, duplicate = parse_reply(command, reply)
+            message_id, duplicate = parse_reply(reply)
             results[index] = SendResult(message_id, None, duplicate)
 
 

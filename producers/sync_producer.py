@@ -69,7 +69,7 @@ class SyncProducer(ProducerBase):
     def _open(self, client: redis.Redis) -> redis.Redis:
         self._client = client
         self._address = redis_address(client)
-        self._enqueue = client.register_script(script_source("enqueue_with_dedup_or_delay_4"))
+        self._enqueue = client.register_script(script_source("enqueue_7"))
         self._schedules = SyncScheduleBook(client, self.keys, self.settings)
         return client
 
@@ -164,15 +164,11 @@ class SyncProducer(ProducerBase):
 
     def _send_one(self, request: SendRequest, *, trace: bool) -> str:
         prepared = prepare(request, self.settings, trace=trace)
-        command = enqueue_command(self.keys, prepared, self._window_ms)
-        client = self._redis()
+        command = enqueue_command(self.keys, prepared, self._window_ms, self._admission_window)
         with redis_errors(self._address):
             self._ensure_checked()
-            if command.uses_script:
-                reply = self._enqueue(keys=command.keys, args=command.args)
-            else:
-                reply = client.execute_command("XADD", *command.keys, *command.args)  # type: ignore[no-untyped-call]
-        return parse_reply(command, reply)[0]
+            reply = self._enqueue(keys=command.keys, args=command.args)
+        return parse_reply(reply)[0]
 
     def send_many(self, requests: Iterable[SendRequest]) -> list[SendResult]:
         """Enqueue a batch (see ``Producer.send_many``)."""
@@ -189,9 +185,6 @@ class SyncProducer(ProducerBase):
     def _execute_batch(self, batch: list[PendingCommand], results: list[SendResult | None]) -> None:
         with self._redis().pipeline(transaction=False) as pipe:
             for _, command in batch:
-                if command.uses_script:
-                    self._enqueue(keys=command.keys, args=command.args, client=pipe)
-                else:
-                    pipe.execute_command("XADD", *command.keys, *command.args)  # type: ignore[no-untyped-call]
+                self._enqueue(keys=command.keys, args=command.args, client=pipe)
             replies = pipe.execute(raise_on_error=False)
         record_replies(batch, replies, results)

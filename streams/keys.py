@@ -5,7 +5,17 @@ script touches one Redis Cluster slot. Namespace-wide keys (worker registry, met
 only ever used by single-key commands.
 
     {ns:P}:<level>                 streams, one per priority level (consumer group GROUP):
-                                   {ns:P}:high, :normal, :low by default
+                                   {ns:P}:high, :normal, :low by default. Each holds a
+                                   short window of admitted entries (about RELAYQ_READ_COUNT
+                                   unread) and those read and not yet acknowledged
+    {ns:P}:<level>:w:<tenant>      list: the tenant's messages of that level waiting for
+                                   admission into the stream, oldest first (deleted when
+                                   empty, so an idle tenant costs nothing)
+    {ns:P}:<level>:ring            list: the tenants whose waiting list exists, in the order
+                                   they take turns (each appears once)
+    {ns:P}:<level>:unread          string: entries added to the level's stream and not yet
+                                   read by the group (kept by the scripts; reset to the truth
+                                   whenever a read drains the stream)
     {ns:P}:dlq                     dead-letter stream
     {ns:P}:delayed                 sorted set: message id -> due time (ms)
     {ns:P}:delayed:data            hash: message id -> "<priority>:<encoded message>"
@@ -57,6 +67,7 @@ if TYPE_CHECKING:
 __all__ = (
     "GROUP",
     "PAUSE_ALL",
+    "TENANT_PAUSE_PREFIX",
     "Keys",
     "pause_scope",
     "priority_pause_scope",
@@ -76,9 +87,12 @@ def priority_pause_scope(level: str) -> str:
     return f"priority:{level}"
 
 
+TENANT_PAUSE_PREFIX = "tenant:"
+
+
 def tenant_pause_scope(tenant: str) -> str:
     """The ``ns:paused`` field that pauses one tenant."""
-    return f"tenant:{tenant}"
+    return f"{TENANT_PAUSE_PREFIX}{tenant}"
 
 
 def pause_scope(*, priority: str | None = None, tenant: str | None = None) -> str:
@@ -135,6 +149,35 @@ class Keys:
     def streams(self, partition: int) -> tuple[str, ...]:
         """The partition's streams, highest priority first."""
         return tuple(self._stream_names[partition].values())
+
+    def waiting(self, partition: int, priority: str, tenant: str) -> str:
+        """The tenant's list of messages of one level waiting for admission."""
+        return f"{self._stream_names[partition][priority]}:w:{tenant}"
+
+    def waiting_prefix(self, partition: int, priority: str) -> str:
+        """``waiting(partition, priority, t)`` without the tenant (scripts append it)."""
+        return f"{self._stream_names[partition][priority]}:w:"
+
+    def ring(self, partition: int, priority: str) -> str:
+        """The tenants with waiting messages of one level, in turn order."""
+        return f"{self._stream_names[partition][priority]}:ring"
+
+    def unread(self, partition: int, priority: str) -> str:
+        """Entries of the level's stream not yet read by the group."""
+        return f"{self._stream_names[partition][priority]}:unread"
+
+    def level_keys(self, partition: int) -> tuple[str, ...]:
+        """Per level, highest first: its stream, unread counter and ring (the key layout
+        ``admit_and_read.lua`` and ``promote_due.lua`` take)."""
+        return tuple(
+            key
+            for level in self.levels.names
+            for key in (
+                self.stream(partition, level),
+                self.unread(partition, level),
+                self.ring(partition, level),
+            )
+        )
 
     def dead_letter(self, partition: int) -> str:
         return f"{self._tag(partition)}:dlq"

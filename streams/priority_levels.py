@@ -20,13 +20,23 @@ from typing import NamedTuple
 
 from relayq.streams.errors import ConfigurationError, ValidationError
 
-__all__ = ("DEFAULT_PRIORITIES", "MAX_PRIORITY_LEVELS", "PriorityLevel", "PriorityLevels")
+__all__ = (
+    "DEFAULT_PRIORITIES",
+    "MAX_PRIORITY_LEVELS",
+    "RESERVED_LEVEL_NAMES",
+    "PriorityLevel",
+    "PriorityLevels",
+)
 
 DEFAULT_PRIORITIES = "high,normal,low"
 MAX_PRIORITY_LEVELS = 16
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _NUMBER_LIMIT = 1_000_000
 _INTEGER = re.compile(r"-?[0-9]{1,7}")
+RESERVED_LEVEL_NAMES = frozenset(
+    ("attempts", "dedup", "delayed", "dlq", "lease", "schedules", "stalls")
+)
+"""A level is the key ``{ns:P}:<level>``: these names are the partition's other keys."""
 
 
 class PriorityLevel(NamedTuple):
@@ -110,6 +120,11 @@ def _parse_level(part: str) -> PriorityLevel:
         raise ConfigurationError(
             f"priority level name {name!r} must be 1 to 32 characters: a lowercase letter, "
             "then lowercase letters, digits, '_' or '-'"
+        )
+    if name in RESERVED_LEVEL_NAMES:
+        raise ConfigurationError(
+            f"priority level name {name!r} is reserved (a partition key of that name exists); "
+            f"reserved: {', '.join(sorted(RESERVED_LEVEL_NAMES))}"
         )
     if not equals:
         return PriorityLevel(name, None)

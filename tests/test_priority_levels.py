@@ -58,6 +58,7 @@ def test_levels_parse_in_order_and_resolve_names_and_numbers() -> None:
         ("otp=ten", "whole number"),
         ("otp=99999999", "whole number"),
         ("a=1,b=1", "same number"),
+        ("otp,dlq", "'dlq' is reserved"),
         ("a,b,a", "names a level twice"),
         (",".join(f"l{i}" for i in range(17)), "1 to 16"),
     ],
