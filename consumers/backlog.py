@@ -14,6 +14,8 @@ __all__ = ("Backlog", "measure_backlog")
 
 
 class Backlog(msgspec.Struct, frozen=True):
+    waiting: int
+    """Messages waiting in their tenants' lists for admission into a stream (exact)."""
     unread: int
     """Entries not yet read by the group (exact on Redis >= 7, else 0 or 1 per stream)."""
     pending: int
@@ -23,7 +25,7 @@ class Backlog(msgspec.Struct, frozen=True):
 
     @property
     def drained(self) -> bool:
-        return self.unread == 0 and self.pending == 0 and self.delayed == 0
+        return not (self.waiting or self.unread or self.pending or self.delayed)
 
 
 def _unread(group: dict[str, Any] | None, last_entry: list[Any]) -> int:
@@ -38,8 +40,29 @@ def _unread(group: dict[str, Any] | None, last_entry: list[Any]) -> int:
     return int(newest > parse_stream_id(group["last-delivered-id"]))
 
 
+async def _waiting(client: Redis, keys: Keys) -> int:
+    """Messages in every waiting list: the rings name the lists (two round trips, the
+    second only when some tenant has messages waiting)."""
+    places = [(p, level) for p in range(keys.partitions) for level in keys.levels.names]
+    async with client.pipeline(transaction=False) as pipe:
+        for partition, level in places:
+            pipe.lrange(keys.ring(partition, level), 0, -1)
+        rings = await pipe.execute()
+    lists = [
+        keys.waiting(partition, level, tenant.decode())
+        for (partition, level), tenants in zip(places, rings, strict=True)
+        for tenant in tenants
+    ]
+    if not lists:
+        return 0
+    async with client.pipeline(transaction=False) as pipe:
+        for waiting in lists:
+            pipe.llen(waiting)
+        return sum(await pipe.execute())
+
+
 async def measure_backlog(client: Redis, keys: Keys) -> Backlog:
-    """Counts over every partition, in one pipelined round trip."""
+    """Counts over every partition, in a few pipelined round trips."""
     streams = [s for p in range(keys.partitions) for s in keys.streams(p)]
     async with client.pipeline(transaction=False) as pipe:
         for stream in streams:
@@ -60,4 +83,7 @@ async def measure_backlog(client: Redis, keys: Keys) -> Backlog:
     tail = replies[2 * len(streams) :]
     delayed = sum(int(n) for n in tail[0::2])
     dead = sum(int(n) for n in tail[1::2])
-    return Backlog(unread=unread, pending=pending, delayed=delayed, dead_letters=dead)
+    waiting = await _waiting(client, keys)
+    return Backlog(
+        waiting=waiting, unread=unread, pending=pending, delayed=delayed, dead_letters=dead
+    )

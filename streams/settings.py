@@ -61,11 +61,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     concurrency: int = 64
     """Deliveries in flight at once per worker process (distinct conversations)."""
     read_count: int = 200
+    """Entries per read (XREADGROUP / XAUTOCLAIM) of each stream; also the unread window a
+    stream takes before messages wait in their tenant's list (see ``consumers.fair_read``)."""
     read_ahead: int = 2000
-    """Entries of one partition a worker holds in memory at most. Tenants take turns among
-    what is in memory, so this is how deep fairness sees: a tenant's backlog larger than
-    partitions x read_ahead still delays the entries queued behind it in the streams."""
-    """Entries per XREADGROUP / XAUTOCLAIM call."""
+    """Entries of one partition a worker holds in memory at most (whatever the backlog:
+    the rest waits in Redis, tenants admitted in turn)."""
     lease_ttl: float = 30.0
     send_timeout: float = 10.0
     """Longest a single delivery attempt may take (also the HTTP timeout)."""
@@ -282,7 +282,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "RELAYQ_BACKOFF_BASE_SECONDS": ("backoff_base", _seconds, "first retry delay"),
     "RELAYQ_BACKOFF_MAX_SECONDS": ("backoff_max", _seconds, "longest retry delay"),
     "RELAYQ_CONCURRENCY": ("concurrency", _integer, "deliveries in flight per worker"),
-    "RELAYQ_READ_COUNT": ("read_count", _integer, "entries per stream read"),
+    "RELAYQ_READ_COUNT": ("read_count", _integer, "entries per stream read; the unread window"),
     "RELAYQ_READ_AHEAD": ("read_ahead", _integer, "entries per partition held in memory"),
     "RELAYQ_LEASE_TTL_SECONDS": ("lease_ttl", _seconds, "partition lease lifetime"),
     "RELAYQ_SEND_TIMEOUT_SECONDS": ("send_timeout", _seconds, "longest delivery attempt"),

@@ -11,6 +11,8 @@ order."""
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -19,15 +21,14 @@ from relayq.consumers.fair_read import FairRead
 from relayq.consumers.pause_state import PauseState
 from relayq.ops.controls import Controls
 from relayq.producers import SendRequest, SyncProducer
-from relayq.streams.codec import ENTRY_FIELD, decode_entry, encode_message
+from relayq.streams.codec import decode_entry
 from relayq.streams.keys import GROUP, Keys
-from relayq.streams.message import Message
-from relayq.streams.message_id import new_message_id
 from relayq.streams.redis_client import create_client
 from relayq.streams.scripts import Scripts
 from relayq.streams.settings import Settings
 from relayq.streams.stream_groups import ensure_groups
 from tests.conftest import ProviderFactory
+from tests.previous_release import BEFORE_FAIR_LAYOUT, extract_release, send_with_release
 from tests.support import (
     WorkerPool,
     check_order,
@@ -190,41 +191,30 @@ def test_a_drifted_unread_counter_does_not_stall_delivery(
     wait_until(lambda: delivered_ids(provider) == set(sent), timeout=30, message="all delivered")
 
 
-def test_a_namespace_filled_by_the_previous_layout_drains_in_order(
+def test_a_namespace_filled_by_the_previous_release_drains_in_order(
     settings: Settings,
     keys: Keys,
     redis_client: redis.Redis,
     make_provider: ProviderFactory,
     workers: WorkerPool,
+    tmp_path: Path,
 ) -> None:
-    # The previous release wrote every message straight into its level's stream (no
-    # waiting lists, no unread counters): write 600 that way, then send 600 more now.
-    sent: dict[tuple[str, str], list[str]] = {}
+    # The previous release put every message straight into its level's stream (no
+    # waiting lists, no unread counters): 600 sent by it, then 600 more sent now, over
+    # the same conversations, drain in send order per conversation.
+    tree = extract_release(BEFORE_FAIR_LAYOUT, tmp_path / "previous")
     old = _requests("legacy", 600, conversations=30)
-    with SyncProducer(settings) as producer:
-        for request in old:
-            message = Message(
-                id=new_message_id(),
-                tenant=request.tenant,
-                conversation=request.conversation,
-                recipient=request.recipient,
-                priority="normal",
-                payload=b'{"old":true}',
-                created_ms=1,
-            )
-            partition = keys.partition_of(message.tenant, message.conversation)
-            redis_client.xadd(
-                keys.stream(partition, "normal"), {ENTRY_FIELD: encode_message(message)}
-            )
-            sent.setdefault((message.tenant, message.conversation), []).append(message.id)
-        for request in _requests("legacy", 600, conversations=30):
-            message_id = producer.send(**_fields(request))
-            sent[(request.tenant, request.conversation)].append(message_id)
-    assert redis_client.hget(keys.meta, "partitions") is not None
+    new = _requests("legacy", 600, conversations=30)
+    old_ids = send_with_release(tree, settings, [_fields(r) for r in old])
+    assert sum(redis_client.xlen(s) for p in range(8) for s in keys.streams(p)) == 600
+    new_ids = _send(settings, new)
+    sent: dict[tuple[str, str], list[str]] = {}
+    for request, message_id in zip(old + new, old_ids + new_ids, strict=True):
+        sent.setdefault((request.tenant, request.conversation), []).append(message_id)
+
     provider = make_provider()
     workers.start(provider.url, settings=settings)
-    total = sum(len(ids) for ids in sent.values())
-    wait_until(lambda: len(delivered_ids(provider)) == total, timeout=60, message="drained")
+    wait_until(lambda: len(delivered_ids(provider)) == 1200, timeout=60, message="drained")
     result = check_order(sent, merged_deliveries(provider))
     assert result.violations == [] and result.unexpected == []
     for partition in range(keys.partitions):
@@ -260,3 +250,28 @@ def test_pausing_a_tenant_leaves_its_waiting_backlog_unread(
     )
     # Only what was admitted before the backlog built up (one window per stream) was read.
     assert waiting >= len(held) - keys.partitions * settings.read_count
+
+
+def test_a_burst_worker_stays_until_the_waiting_lists_are_empty(
+    settings: Settings,
+    redis_client: redis.Redis,
+    make_provider: ProviderFactory,
+    workers: WorkerPool,
+) -> None:
+    # A paused tenant's messages wait in its list, unread: the namespace is not drained,
+    # so a burst worker stays (as it did when they sat unread in the stream) until resumed.
+    settings = _one_partition(settings)
+    keys = Keys.from_settings(settings)
+    sent = set(_send(settings, _requests("acme", 2 * WINDOW)))
+    controls = Controls(redis_client, keys)
+    controls.pause(tenant="held")
+    held = set(_send(settings, _requests("held", 5)))
+    assert redis_client.llen(keys.waiting(0, "normal", "held")) == 5
+    provider = make_provider()
+    worker = workers.start(provider.url, burst=True, settings=settings)
+    wait_until(lambda: sent <= delivered_ids(provider), timeout=30, message="acme delivered")
+    time.sleep(2.0)  # ten burst checks (0.2 s apart) with only the paused tenant left
+    assert worker.alive()
+    controls.resume(tenant="held")
+    assert worker.wait(timeout=30) == 0
+    assert delivered_ids(provider) == sent | held

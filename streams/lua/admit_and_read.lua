@@ -17,6 +17,9 @@
 -- entries of every level. A read that drains a stream resets its counter to 0 (the
 -- truth), so a counter that drifted (a worker died between a blocking read and its next
 -- call) heals on the next quiet moment.
+-- The waiting lists are named here from the ring (prefix .. tenant), not passed in KEYS:
+-- the caller cannot know which tenants wait. They carry the partition's hash tag, so they
+-- are in the slot of the declared keys (what Redis Cluster needs in practice).
 -- Returns {XREADGROUP reply (empty when nothing), 1 if waiting messages had no room}.
 
 local levels = #KEYS / 3

@@ -13,6 +13,9 @@
 -- Due messages move in (due time, message id) order, so messages of one conversation
 -- due at the same time keep the order in which they were sent. Each is admitted like a
 -- new message: into its stream, or behind what its tenant already has waiting.
+-- The waiting lists are named here from each message's tenant (prefix .. tenant), not passed in KEYS:
+-- the caller does not know the due messages' tenants. They carry the partition's hash tag, so they
+-- are in the slot of the declared keys (what Redis Cluster needs in practice).
 -- Returns the number of messages moved.
 
 -- #include _admit
