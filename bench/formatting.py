@@ -22,7 +22,7 @@ def number(value: float, unit: str) -> str:
         return f"{value:.1f}x"
     if unit == "ms":
         return f"{value:.3f}" if value < 1 else f"{value:.2f}" if value < 10 else f"{value:,.1f}"
-    if unit == "s":
+    if unit in ("s", "/msg"):
         return f"{value:.2f}"
     return f"{value:,.0f}"
 

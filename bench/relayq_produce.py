@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -17,7 +18,17 @@ from bench.relayq_env import relayq_settings
 from bench.stats import percentiles
 from relayq.producers import Producer, SendRequest
 
-__all__ = ("burst", "fill", "plan", "raw_fill", "send_many_rate", "send_single")
+__all__ = (
+    "Backlog",
+    "burst",
+    "conversation_name",
+    "fill",
+    "fill_tenants",
+    "plan",
+    "raw_fill",
+    "send_many_rate",
+    "send_single",
+)
 
 _FRACTIONS = (0.5, 0.99, 0.999)
 
@@ -84,6 +95,55 @@ def fill(
             "seconds": seconds,
             "ids": sent if ids else [],
         }
+
+    return asyncio.run(main())
+
+
+Backlog = tuple[str, int, int]
+"""One tenant's backlog for :func:`fill_tenants`: (tenant, messages, conversations)."""
+
+
+def conversation_name(tenant: str, index: int) -> str:
+    """Conversation ``index`` of ``tenant`` in a :func:`fill_tenants` backlog."""
+    return f"{tenant}-c{index:06d}"
+
+
+def _tenant_requests(backlogs: Sequence[Backlog]) -> Iterator[SendRequest]:
+    """Each backlog in turn (the first tenant's all queued before the next one's), message
+    ``i`` of a tenant in its conversation ``i % conversations``; built as they are sent, so
+    a million requests never sit in memory at once."""
+    seq = 0
+    for tenant, count, conversations in backlogs:
+        for i in range(count):
+            c = i % conversations
+            yield SendRequest(tenant=tenant, conversation=conversation_name(tenant, c),
+                              recipient=f"+1555{c:07d}", payload=payload(seq))  # fmt: skip
+            seq += 1
+
+
+def fill_tenants(
+    url: str,
+    backlogs: Sequence[Sequence[Any]],
+    batch: int = 500,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Enqueue each ``(tenant, messages, conversations)`` backlog in order with ``send_many``
+    (batches of ``batch``): returns the count and seconds."""
+    plans = [(str(t), int(n), int(c)) for t, n, c in backlogs]
+
+    async def main() -> dict[str, Any]:
+        sent = 0
+        async with Producer(relayq_settings(url, env)) as producer:
+            started = time.perf_counter()
+            chunk: list[SendRequest] = []
+            for request in _tenant_requests(plans):
+                chunk.append(request)
+                if len(chunk) == batch:
+                    sent += len(await _send_many(producer, chunk, batch))
+                    chunk = []
+            sent += len(await _send_many(producer, chunk, batch))
+            seconds = time.perf_counter() - started
+        return {"n": sent, "seconds": seconds}
 
     return asyncio.run(main())
 

@@ -164,6 +164,20 @@ class Fleet:
             total += (int(fields[11]) + int(fields[12])) / _TICKS
         return total
 
+    def peak_rss_bytes(self) -> int:
+        """The highest resident set size (VmHWM) of any running worker process so far."""
+        peaks = [0]
+        for proc in self.procs:
+            try:
+                with open(f"/proc/{proc.pid}/status") as handle:
+                    status = handle.read()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) * 1024)  # "VmHWM:   51234 kB"
+        return max(peaks)
+
     def pause(self) -> None:
         self._group.signal_all(signal.SIGSTOP, self.procs)
 

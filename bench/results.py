@@ -49,7 +49,8 @@ class Value(msgspec.Struct, frozen=True, array_like=True):
     column: str
     value: float
     unit: str = ""
-    """``msgs/s``, ``ms``, ``B``, ``%`` (a fraction 0..1), ``x`` or ``""`` (a count)."""
+    """``msgs/s``, ``ms``, ``B``, ``%`` (a fraction 0..1), ``x``, ``/msg`` (a count per
+    message, two decimals) or ``""`` (a count)."""
 
 
 class Check(msgspec.Struct, frozen=True):

@@ -29,6 +29,18 @@ class Sizes(msgspec.Struct, frozen=True, kw_only=True):
     peers_n: int
     peer_repeats: int
     """Extra runs of the fastest peer, so the comparison has a median too."""
+    fair_backlog: int
+    """Tenant A's backlog in the fairness scenario (issue 13: 1,000,000)."""
+    fair_watch: int
+    """Deliveries after which the fairness scenario stops its worker."""
+    spread_tenants: int
+    """Tenants of mixed backlog sizes in the fairness-spread scenario (issue 13: 1,000)."""
+    spread_seconds: float
+    """Time window over which fairness-spread counts each tenant's deliveries."""
+    calls_backlog: int
+    """Messages delivered per tenant count in the Redis-calls scenario."""
+    pairs: int
+    """Interleaved before/after pairs of the before-after scenario."""
 
 
 _DEFAULT = Sizes(
@@ -48,6 +60,12 @@ _DEFAULT = Sizes(
     sustained_seconds=5.0,
     peers_n=5_000,
     peer_repeats=2,
+    fair_backlog=1_000_000,
+    fair_watch=10_000,
+    spread_tenants=1_000,
+    spread_seconds=10.0,
+    calls_backlog=30_000,
+    pairs=3,
 )
 
 _QUICK = Sizes(
@@ -67,6 +85,12 @@ _QUICK = Sizes(
     sustained_seconds=1.0,
     peers_n=600,
     peer_repeats=0,
+    fair_backlog=100_000,
+    fair_watch=5_000,
+    spread_tenants=1_000,
+    spread_seconds=3.0,
+    calls_backlog=10_000,
+    pairs=1,
 )
 
 _SMOKE = Sizes(
@@ -86,6 +110,12 @@ _SMOKE = Sizes(
     sustained_seconds=1.0,
     peers_n=200,
     peer_repeats=0,
+    fair_backlog=5_000,
+    fair_watch=2_000,
+    spread_tenants=100,
+    spread_seconds=1.0,
+    calls_backlog=1_000,
+    pairs=1,
 )
 
 

@@ -13,7 +13,17 @@ from collections.abc import Callable, Sequence
 import msgspec
 
 from bench.results import ScenarioResult, error_summary
-from bench.scenarios import ceilings, deliver, flow_control, latency, memory, send
+from bench.scenarios import (
+    before_after,
+    ceilings,
+    deliver,
+    fairness,
+    flow_control,
+    latency,
+    memory,
+    redis_calls,
+    send,
+)
 
 __all__ = ("Number", "Target", "evaluate")
 
@@ -150,6 +160,42 @@ def _others(results: Sequence[ScenarioResult]) -> list[Target]:
     ]  # fmt: skip
 
 
+def _fair_layout(results: Sequence[ScenarioResult]) -> list[Target]:
+    """Issue 13: fairness at any backlog, at the cost it had before."""
+    last = _number(results, "fairness", fairness.FULL, "B's last position")
+    rss = _number(results, "fairness", fairness.RSS_RATIO, "ratio")
+    per_msg = _number(results, "memory", memory.RELAYQ_TENANTS, "bytes/msg")
+    idle = _number(results, "memory", memory.IDLE, "bytes/tenant")
+    calls = _number(results, "redis_calls", redis_calls.GROWTH, "client-sent/msg")
+    total = _number(results, "redis_calls", redis_calls.GROWTH, "all commands/msg")
+    ratio = before_after.RATIO
+    deliver_ratio = _number(
+        results, "before_after", before_after.row_name(before_after.DELIVER, ratio), "ratio"
+    )
+    send_ratio = _number(
+        results, "before_after", before_after.row_name(before_after.SEND_MANY, ratio), "ratio"
+    )
+    limit = memory.BEFORE_LAYOUT_BYTES * 1.1
+    return [
+        _target("fairness: B's 10 behind A's backlog, last at send", "<= 1,000", [last],
+                lambda p: (f"{p:,.0f}", p <= fairness.WITHIN)),
+        _target("fairness: worker peak RSS, full / tenth backlog", "< 1.3", [rss],
+                lambda r: (f"{r:.2f}", r < fairness.RSS_LIMIT)),
+        _target("memory per queued message, 1,000 tenants", f"<= {limit:.0f} B", [per_msg],
+                lambda b: (f"{b:,.0f} B", b <= limit)),
+        _target("memory per idle tenant after delivery", "~0 (<= 8 B)", [idle],
+                lambda b: (f"{b:,.1f} B", b <= 8)),
+        _target("client-sent commands per message, 1,000 / 1 tenant", "<= 1.1x", [calls],
+                lambda r: (f"{r:.2f}x", r <= 1.1)),
+        _target("all commands per message (scripts' too), 1,000 / 1 tenant", "<= 1.1x",
+                [total], lambda r: (f"{r:.2f}x", r <= 1.1)),
+        _target("no-op delivery, after / before the fair layout", ">= 85%", [deliver_ratio],
+                lambda r: (f"{r:.0%}", r >= 0.85)),
+        _target("send_many, after / before the fair layout", ">= 85%", [send_ratio],
+                lambda r: (f"{r:.0%}", r >= 0.85)),
+    ]  # fmt: skip
+
+
 def evaluate(results: Sequence[ScenarioResult]) -> list[Target]:
     """Every target; ``met`` is None for those this run did not measure (the text says why)."""
-    return [*_delivery(results), *_producer(results), *_others(results)]
+    return [*_delivery(results), *_producer(results), *_others(results), *_fair_layout(results)]
