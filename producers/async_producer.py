@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from redis.asyncio import Redis
 
 from relayq.producers.direct_send import fall_back, fallback_for, send_direct, send_direct_many
-from relayq.producers.enqueue_command import enqueue_command, parse_reply
+from relayq.producers.enqueue_command import enqueue_command, parse_reply, plan_calls
 from relayq.producers.producer_base import BATCH_SIZE, ProducerBase
 from relayq.producers.schedule_book import ScheduleBook
 from relayq.producers.send_batch import PendingCommand, finish_batch, record_replies
@@ -188,8 +188,10 @@ class Producer(ProducerBase):
     async def _execute_batch(
         self, batch: list[PendingCommand], results: list[SendResult | None]
     ) -> None:
+        calls = plan_calls(batch)
         async with self._redis().pipeline(transaction=False) as pipe:
-            for _, command in batch:
-                await self._scripts.enqueue(keys=command.keys, args=command.args, client=pipe)
+            for call in calls:
+                script = self._scripts.enqueue_many if call.many else self._scripts.enqueue
+                await script(keys=call.keys, args=call.args, client=pipe)
             replies = await pipe.execute(raise_on_error=False)
-        record_replies(batch, replies, results)
+        record_replies(calls, replies, results)

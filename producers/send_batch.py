@@ -8,7 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from relayq.producers.enqueue_command import EnqueueCommand, enqueue_command, parse_reply
+from relayq.producers.enqueue_command import (
+    EnqueueCall,
+    EnqueueCommand,
+    enqueue_command,
+    parse_reply,
+)
 from relayq.producers.send_request import SendRequest, SendResult, prepare
 from relayq.streams.errors import RedisUnavailableError, RelayqError
 from relayq.streams.keys import Keys
@@ -46,16 +51,20 @@ def prepare_batch(
 
 
 def record_replies(
-    batch: Sequence[PendingCommand], replies: Sequence[Any], results: list[SendResult | None]
+    calls: Sequence[EnqueueCall], replies: Sequence[Any], results: list[SendResult | None]
 ) -> None:
-    """Fill the results of ``batch`` from the pipeline's ``replies`` (one per command, an
-    exception for a command Redis refused)."""
-    for (index, _command), reply in zip(batch, replies, strict=True):
+    """Fill the results of the items ``calls`` enqueued from the pipeline's ``replies`` (one
+    per call, an exception for a call Redis refused: every item of that call failed)."""
+    for call, reply in zip(calls, replies, strict=True):
         if isinstance(reply, Exception):
-            results[index] = SendResult(None, RedisUnavailableError(str(reply)))
+            for index in call.indexes:
+                results[index] = SendResult(None, RedisUnavailableError(str(reply)))
+        elif call.many:
+            for index, message_id in zip(call.indexes, call.message_ids, strict=True):
+                results[index] = SendResult(message_id, None, False)
         else:
             message_id, duplicate = parse_reply(reply)
-            results[index] = SendResult(message_id, None, duplicate)
+            results[call.indexes[0]] = SendResult(message_id, None, duplicate)
 
 
 def finish_batch(results: list[SendResult | None]) -> list[SendResult]:

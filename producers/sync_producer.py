@@ -19,7 +19,7 @@ from relayq.producers.direct_send import (
     send_direct,
     send_direct_many,
 )
-from relayq.producers.enqueue_command import enqueue_command, parse_reply
+from relayq.producers.enqueue_command import enqueue_command, parse_reply, plan_calls
 from relayq.producers.producer_base import BATCH_SIZE, ProducerBase
 from relayq.producers.schedule_book import SyncScheduleBook
 from relayq.producers.send_batch import PendingCommand, finish_batch, record_replies
@@ -70,6 +70,7 @@ class SyncProducer(ProducerBase):
         self._client = client
         self._address = redis_address(client)
         self._enqueue = client.register_script(script_source("enqueue_7"))
+        self._enqueue_many = client.register_script(script_source("enqueue_many_3"))
         self._schedules = SyncScheduleBook(client, self.keys, self.settings)
         return client
 
@@ -183,8 +184,10 @@ class SyncProducer(ProducerBase):
         return finish_batch(results)
 
     def _execute_batch(self, batch: list[PendingCommand], results: list[SendResult | None]) -> None:
+        calls = plan_calls(batch)
         with self._redis().pipeline(transaction=False) as pipe:
-            for _, command in batch:
-                self._enqueue(keys=command.keys, args=command.args, client=pipe)
+            for call in calls:
+                script = self._enqueue_many if call.many else self._enqueue
+                script(keys=call.keys, args=call.args, client=pipe)
             replies = pipe.execute(raise_on_error=False)
-        record_replies(batch, replies, results)
+        record_replies(calls, replies, results)

@@ -5,6 +5,7 @@ Ids made in one process are strictly increasing, also within one millisecond.
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
@@ -39,12 +40,18 @@ class _Generator:
 _generator = _Generator()
 
 
+_RFC4648 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_TO_CROCKFORD = bytes.maketrans(_RFC4648, _ALPHABET.encode())
+
+
 def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    """``value`` in ``length`` Crockford base32 characters (most significant first).
+
+    Through the C base32 encoder: ``value`` padded to 5 * 32 bits encodes to 32 characters
+    whose last ``length`` are its own (the leading ones stand for the zero padding).
+    """
+    digits = base64.b32encode(value.to_bytes(20, "big")).translate(_TO_CROCKFORD)
+    return digits[32 - length :].decode()
 
 
 def new_message_id() -> str:

@@ -35,6 +35,7 @@ class Scripts:
         "admit_and_read",
         "dead_letter",
         "enqueue",
+        "enqueue_many",
         "fire_schedule",
         "lease_release",
         "lease_renew",
@@ -45,6 +46,7 @@ class Scripts:
 
     def __init__(self, client: Redis) -> None:
         self.enqueue: AsyncScript = client.register_script(script_source("enqueue_7"))
+        self.enqueue_many: AsyncScript = client.register_script(script_source("enqueue_many_3"))
         self.admit_and_read: AsyncScript = client.register_script(script_source("admit_and_read"))
         self.dead_letter: AsyncScript = client.register_script(script_source("dead_letter_4"))
         self.promote_due: AsyncScript = client.register_script(script_source("promote_due"))

@@ -141,6 +141,33 @@ def test_a_paused_tenant_is_not_admitted(settings: Settings, redis_client: redis
     assert redis_client.llen(keys.waiting(0, "normal", "P")) == 5
 
 
+def test_send_many_keeps_a_conversations_order_across_plain_and_deduplicated_messages(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    # send_many enqueues runs of plain messages with one script call per (partition,
+    # level); a message with a dedup key is its own call, and must not overtake the plain
+    # messages sent before it in its conversation (nor fall behind those after it).
+    settings = _one_partition(settings)
+    keys = Keys.from_settings(settings)
+    requests = [
+        SendRequest(
+            tenant="A",
+            conversation="c",
+            recipient="+15550100",
+            payload={"n": n},
+            dedup_key=f"d{n}" if n % 7 == 3 else None,
+        )
+        for n in range(3 * WINDOW)
+    ]
+    sent = _send(settings, requests)
+
+    admitted: Any = redis_client.xrange(keys.stream(0, "normal"))
+    waiting: Any = redis_client.lrange(keys.waiting(0, "normal", "A"), 0, -1)
+    held = [entry for _, entry in admitted] + [{b"m": blob} for blob in waiting]
+    assert [decode_entry(fields).id for fields in held] == sent
+    assert redis_client.xlen(keys.stream(0, "normal")) == WINDOW  # the window, then the list
+
+
 # -- real workers -------------------------------------------------------------------------
 
 

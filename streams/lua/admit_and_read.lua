@@ -11,9 +11,13 @@
 -- ARGV[4 + 3 x levels ..] paused tenants (none of their messages are admitted)
 --
 -- Per level: the unread window is topped up to `count` from the waiting lists of the
--- ring's tenants in turn (round-robin: at most ceil(room / tenants) of one tenant per
--- turn, each tenant at most once per call), so a tenant with a million waiting messages
--- gets one turn like a tenant with ten. Then one XREADGROUP reads up to `count` new
+-- ring's tenants in turn (round-robin: at most max(ceil(room / tenants), MIN_QUANTUM) of
+-- one tenant per turn, each tenant at most once per call; the ring's rotation carries the
+-- turn over to the next call), so a tenant with a million waiting messages gets one turn
+-- like a tenant with ten. MIN_QUANTUM bounds the script's own commands per admitted
+-- message (LMOVE, LPOP, perhaps EXISTS per turn) however many tenants wait; it costs a
+-- tenant that starts waiting at most MIN_QUANTUM messages per tenant ahead of it.
+-- Then one XREADGROUP reads up to `count` new
 -- entries of every level. A read that drains a stream resets its counter to 0 (the
 -- truth), so a counter that drifted (a worker died between a blocking read and its next
 -- call) heals on the next quiet moment.
@@ -29,6 +33,7 @@ for i = 4 + 3 * levels, #ARGV do
   paused[ARGV[i]] = true
 end
 local more = 0
+local MIN_QUANTUM = 8
 
 local function admit_waiting(stream, ring, prefix, room)
   local tenants = redis.call('LLEN', ring)
@@ -39,7 +44,7 @@ local function admit_waiting(stream, ring, prefix, room)
     more = 1
     return 0
   end
-  local quantum = math.ceil(room / tenants)
+  local quantum = math.max(math.ceil(room / tenants), MIN_QUANTUM)
   local moved = 0
   for _ = 1, tenants do
     if room <= 0 then
@@ -49,15 +54,15 @@ local function admit_waiting(stream, ring, prefix, room)
     local tenant = redis.call('LMOVE', ring, ring, 'LEFT', 'RIGHT')
     if not paused[tenant] then
       local waiting = prefix .. tenant
-      local blobs = redis.call('LPOP', waiting, math.min(quantum, room))
-      if blobs then
-        for _, blob in ipairs(blobs) do
-          redis.call('XADD', stream, '*', 'm', blob)
-        end
-        moved = moved + #blobs
-        room = room - #blobs
+      local asked = math.min(quantum, room)
+      local blobs = redis.call('LPOP', waiting, asked) or {}
+      for _, blob in ipairs(blobs) do
+        redis.call('XADD', stream, '*', 'm', blob)
       end
-      if redis.call('EXISTS', waiting) == 0 then
+      moved = moved + #blobs
+      room = room - #blobs
+      -- Fewer than asked: the list is gone. The ring names a tenant only while its list exists.
+      if #blobs < asked or redis.call('EXISTS', waiting) == 0 then
         redis.call('RPOP', ring) -- the tenant LMOVE just put at the tail
       end
     end
