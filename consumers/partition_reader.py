@@ -79,14 +79,19 @@ class PartitionReader:
         streams = self._keys.streams(state.partition)
         await self._take_over(state, streams)
         taken = dict.fromkeys(streams, 0)
+        admit = True
         while await self._scheduler.wait_for_room(state):
             try:
-                batches, waiting = await self._fair_read.read(state.partition, taken)
-                taken = dict.fromkeys(streams, 0)
+                batches: list[StreamBatch] = []
+                waiting = False
+                if admit:
+                    batches, waiting = await self._fair_read.read(state.partition, taken)
+                    taken = dict.fromkeys(streams, 0)
                 if not batches and not waiting:
                     batches = await self._wait_for_entries(streams)
                     for stream_name, entries in batches:
                         taken[stream_name] += len(entries)
+                    admit = self._admit_next(batches, taken)
             except REDIS_UNAVAILABLE as exc:
                 # A read timeout (the process was frozen, Redis was slow) or a dropped
                 # connection: nothing was lost (what a lost reply delivered stays pending
@@ -101,6 +106,15 @@ class PartitionReader:
                 continue
             for stream_name, entries in batches:
                 await self._feed(state, stream_name, entries, _NO_RECORDS)
+
+    def _admit_next(self, batches: list[StreamBatch], taken: dict[str, int]) -> bool:
+        """Whether the next read goes through ``admit_and_read`` rather than straight back
+        to a blocking read. At a low rate every entry arrives alone; an admission round
+        trip after each would double the reads (and the latency). Nothing can wait while
+        the last admission left none waiting and the streams' unread counters overstate
+        the truth by less than the admission window: so admit again only when the blocking
+        read came back empty (its time ran out) or once a quarter window was taken."""
+        return not batches or sum(taken.values()) >= max(1, self._count // 4)
 
     async def _wait_for_entries(self, streams: Sequence[str]) -> list[StreamBatch]:
         """Nothing unread and nothing waiting: block until a producer adds an entry (it
