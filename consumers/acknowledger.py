@@ -1,15 +1,18 @@
 """Batched acknowledgements: one pipelined round trip for every ack that piled up meanwhile.
 
-While a flush is in flight, new acks accumulate; the next flush takes them all. Under load
-that is one XACK per stream per round trip; when idle it is one round trip per ack.
+While a flush is in flight, new acks accumulate; the next flush takes them all: one
+``acknowledge_5.lua`` call per partition per round trip under load, one round trip per ack
+when idle. The script acknowledges each entry, takes back its stall mark (see
+stall_marks) and attempts record, counts it as delivered (``{ns:P}:counts``) and keeps its
+outcome record (``streams.outcome``) — counted once, only if this call acknowledged it.
 An ack that fails (Redis away) is kept and tried again; the entry stays pending meanwhile,
-so a crash now means redelivery, never loss. The same pipeline takes back each acknowledged
-attempt's stall mark (see stall_marks) and, for entries that had failed, the attempts record.
+so a crash now means redelivery, never loss.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 
 import structlog
@@ -17,7 +20,10 @@ from redis.asyncio import Redis
 
 from relayq.consumers.envelope import Envelope
 from relayq.streams.keys import GROUP, Keys
+from relayq.streams.outcome import OutcomeRecord, OutcomeState, counter_field, encode_record
 from relayq.streams.redis_client import REDIS_UNAVAILABLE
+from relayq.streams.scripts import Scripts
+from relayq.streams.settings import Settings
 
 __all__ = ("Acknowledger",)
 
@@ -27,21 +33,52 @@ _DRAIN_TIMEOUT = 5.0
 
 
 class Acknowledger:
-    def __init__(self, client: Redis, keys: Keys) -> None:
+    def __init__(
+        self, client: Redis, scripts: Scripts, keys: Keys, settings: Settings, worker: str
+    ) -> None:
         self._client = client
+        self._script = scripts.acknowledge
         self._keys = keys
-        self._acks: defaultdict[str, list[bytes]] = defaultdict(list)
-        self._forget: defaultdict[int, list[bytes]] = defaultdict(list)
+        self._worker = worker
+        self._keep_ms = round(settings.keep_delivered * 1000)
+        self._keep_count = settings.keep_delivered_count
+        self._acks: defaultdict[int, list[bytes | str]] = defaultdict(list)
+        self._count = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def ack(self, envelope: Envelope) -> None:
-        self._acks[envelope.stream].append(envelope.entry_id)
-        if envelope.had_failures:
-            self._forget[envelope.state.partition].append(envelope.entry_id)
+    def ack(self, envelope: Envelope, provider_message_id: str | None = None) -> None:
+        message = envelope.message
+        entry = self._acks[envelope.state.partition]
+        entry += (
+            envelope.stream,
+            envelope.entry_id,
+            counter_field(OutcomeState.DELIVERED, message.priority, message.tenant),
+            message.id,
+            self._record(envelope, provider_message_id) if self._keep_ms else b"",
+        )
+        self._count += 1
         self._idle.clear()
         self._wake.set()
+
+    def _record(self, envelope: Envelope, provider_message_id: str | None) -> bytes:
+        message = envelope.message
+        return encode_record(
+            OutcomeRecord(
+                state=OutcomeState.DELIVERED,
+                at_ms=time.time_ns() // 1_000_000,
+                tenant=message.tenant,
+                conversation=message.conversation,
+                priority=message.priority,
+                partition=envelope.state.partition,
+                created_ms=message.created_ms,
+                entry_id=envelope.entry_id.decode(),
+                worker=self._worker,
+                attempts=envelope.failed_attempts + 1,
+                provider_message_id=provider_message_id,
+            )
+        )
 
     async def run(self) -> None:
         """Flush whenever there is something to flush; runs until cancelled."""
@@ -55,36 +92,43 @@ class Acknowledger:
         if not self._acks:
             self._idle.set()
             return
-        acks, forget = self._acks, self._forget
-        self._acks, self._forget = defaultdict(list), defaultdict(list)
+        acks, count = self._acks, self._count
+        self._acks, self._count = defaultdict(list), 0
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for stream, ids in acks.items():
-                    pipe.xack(stream, GROUP, *ids)
-                    pipe.hdel(self._keys.stalls(self._keys.partition_of_key(stream)), *ids)
-                for partition, ids in forget.items():
-                    pipe.hdel(self._keys.attempts(partition), *ids)
-                await pipe.execute()
+            await self._send(acks)
         except REDIS_UNAVAILABLE as exc:
-            _log.warning("ack_flush_failed", error=str(exc), entries=sum(map(len, acks.values())))
-            self._requeue(acks, forget)
+            _log.warning("ack_flush_failed", error=str(exc), entries=count)
+            self._requeue(acks, count)
             await asyncio.sleep(_RETRY_PAUSE)
             return
         except asyncio.CancelledError:
             # Cancelled mid-flight (drain's timeout, shutdown): the acks may not have
-            # reached Redis. Keep them for the next flush; XACK of an acked id is a no-op.
-            self._requeue(acks, forget)
+            # reached Redis. Keep them for the next flush; an entry acked already is
+            # neither acked nor counted again.
+            self._requeue(acks, count)
             raise
         if not self._acks:
             self._idle.set()
 
-    def _requeue(
-        self, acks: defaultdict[str, list[bytes]], forget: defaultdict[int, list[bytes]]
-    ) -> None:
-        for stream, ids in acks.items():
-            self._acks[stream][:0] = ids
-        for partition, ids in forget.items():
-            self._forget[partition][:0] = ids
+    async def _send(self, acks: defaultdict[int, list[bytes | str]]) -> None:
+        keys = self._keys
+        head = (GROUP, time.time_ns() // 1_000_000, self._keep_ms, self._keep_count)
+        async with self._client.pipeline(transaction=False) as pipe:
+            for partition, entries in acks.items():
+                script_keys = (
+                    keys.stalls(partition),
+                    keys.attempts(partition),
+                    keys.counts(partition),
+                    keys.outcomes(partition),
+                    keys.outcome_index(partition, OutcomeState.DELIVERED),
+                )
+                await self._script(keys=script_keys, args=(*head, *entries), client=pipe)
+            await pipe.execute()
+
+    def _requeue(self, acks: defaultdict[int, list[bytes | str]], count: int) -> None:
+        for partition, entries in acks.items():
+            self._acks[partition][:0] = entries
+        self._count += count
         self._wake.set()
 
     async def drain(self, timeout: float = _DRAIN_TIMEOUT) -> None:
@@ -101,4 +145,4 @@ class Acknowledger:
                     await self.flush()
                 await self._idle.wait()
         except TimeoutError:
-            _log.warning("ack_drain_timed_out", entries=sum(map(len, self._acks.values())))
+            _log.warning("ack_drain_timed_out", entries=self._count)

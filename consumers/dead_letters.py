@@ -1,4 +1,5 @@
-"""Moving entries to the partition's dead-letter stream (``dead_letter_4.lua``)."""
+"""Moving entries to the partition's dead-letter stream (``dead_letter_7.lua``), counted
+(``{ns:P}:counts``) and recorded (``streams.outcome``) in the same call."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import enum
 import time
 
 from relayq.streams.keys import GROUP, Keys
+from relayq.streams.message import Message
+from relayq.streams.outcome import OutcomeRecord, OutcomeState, counter_field, encode_record
 from relayq.streams.scripts import Scripts
+from relayq.streams.settings import Settings
 
 __all__ = ("DeadLetterKind", "DeadLetters")
 
@@ -23,24 +27,84 @@ class DeadLetterKind(enum.StrEnum):
 
 
 class DeadLetters:
-    def __init__(self, scripts: Scripts, keys: Keys, consumer: str) -> None:
+    def __init__(self, scripts: Scripts, keys: Keys, consumer: str, settings: Settings) -> None:
         self._scripts = scripts
         self._keys = keys
         self._consumer = consumer
+        self._keep_ms = round(settings.keep_dead_lettered * 1000)
+        self._keep_count = settings.keep_dead_lettered_count
 
     async def move(
-        self, stream: str, entry_id: bytes, *, error: str, kind: str, attempts: int
+        self,
+        stream: str,
+        entry_id: bytes,
+        *,
+        error: str,
+        kind: str,
+        attempts: int,
+        message: Message | None = None,
     ) -> bool:
-        """Dead-letter and acknowledge one pending entry; False if it was no longer pending."""
+        """Dead-letter and acknowledge one pending entry; False if it was no longer pending.
+        ``message``: what the entry holds (None for a poison entry: not counted, no record)."""
         partition = self._keys.partition_of_key(stream)
         now_ms = time.time_ns() // 1_000_000
+        error = error[:4000]
+        field, message_id, record = "", "", b""
+        if message is not None:
+            field = counter_field(OutcomeState.DEAD_LETTERED, message.priority, message.tenant)
+            message_id = message.id
+            record = self._record(message, partition, entry_id, now_ms, error, kind, attempts)
+        keys = self._keys
         reply = await self._scripts.dead_letter(
             keys=(
                 stream,
-                self._keys.dead_letter(partition),
-                self._keys.attempts(partition),
-                self._keys.stalls(partition),
+                keys.dead_letter(partition),
+                keys.attempts(partition),
+                keys.stalls(partition),
+                keys.counts(partition),
+                keys.outcomes(partition),
+                keys.outcome_index(partition, OutcomeState.DEAD_LETTERED),
             ),
-            args=(GROUP, entry_id, error[:4000], kind, attempts, now_ms, self._consumer),
+            args=(
+                GROUP,
+                entry_id,
+                error,
+                kind,
+                attempts,
+                now_ms,
+                self._consumer,
+                field,
+                message_id,
+                record,
+                self._keep_ms,
+                self._keep_count,
+            ),
         )
         return reply is not None
+
+    def _record(
+        self,
+        message: Message,
+        partition: int,
+        entry_id: bytes,
+        now_ms: int,
+        error: str,
+        kind: str,
+        attempts: int,
+    ) -> bytes:
+        return encode_record(
+            OutcomeRecord(
+                state=OutcomeState.DEAD_LETTERED,
+                at_ms=now_ms,
+                tenant=message.tenant,
+                conversation=message.conversation,
+                priority=message.priority,
+                partition=partition,
+                created_ms=message.created_ms,
+                entry_id=entry_id.decode(),
+                worker=self._consumer,
+                attempts=attempts,
+                error=error,
+                kind=kind,
+            )
+        )

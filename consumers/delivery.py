@@ -103,7 +103,7 @@ class DeliveryRunner:
 
         try:
             with send_fence(request_leaves):
-                await self._attempt(envelope)
+                provider_message_id = await self._attempt(envelope)
         except SendFencedError:
             self._metrics.released_on_handover += 1
             await self._unmark(envelope)
@@ -115,14 +115,14 @@ class DeliveryRunner:
             return await self._dead_letter(envelope, exc.reason, DeadLetterKind.PERMANENT, 1)
         except Exception as exc:
             return await self._failed(envelope, exc)
-        self._acknowledger.ack(envelope)
+        self._acknowledger.ack(envelope, provider_message_id)
         self._metrics.delivered += 1
         return None
 
-    async def _attempt(self, envelope: Envelope) -> None:
+    async def _attempt(self, envelope: Envelope) -> str | None:
+        """One delivery attempt; the provider's id of the message, if it gave one."""
         if not tracing_enabled():
-            await self._deliver_bounded(envelope.message)
-            return
+            return await self._deliver_bounded(envelope.message)
         message = envelope.message
         producer = extract_context(dict(message.trace))
         links = [Link(get_current_span(producer).get_span_context())] if message.trace else []
@@ -140,20 +140,24 @@ class DeliveryRunner:
                     "relayq.attempt": envelope.failed_attempts + 1,
                 }
             )
-            await self._deliver_bounded(message)
+            return await self._deliver_bounded(message)
 
-    async def _deliver_bounded(self, message: Message) -> None:
+    async def _deliver_bounded(self, message: Message) -> str | None:
         """The deliverer's call, ended with TimeoutError at the send timeout."""
         watchdog = self._watchdog
         task = watchdog.start()
         try:
-            await self._deliverer.deliver(message)
+            result = await self._deliverer.deliver(message)
         except asyncio.CancelledError:
             if watchdog.was_cut(task):
                 raise TimeoutError(f"no answer within {self._timeout}s") from None
             raise
         finally:
             watchdog.stop(task)
+        # A deliverer written against the protocol returns a DeliveryResult; one that
+        # returns nothing still delivered.
+        provider_message_id = getattr(result, "provider_message_id", None)
+        return provider_message_id if isinstance(provider_message_id, str) else None
 
     async def _throttled(self, envelope: Envelope, exc: ThrottledError) -> float:
         """The provider asked to slow down: pause the sender (without one, the tenant)
@@ -212,7 +216,6 @@ class DeliveryRunner:
                 )
                 pipe.hincrby(self._keys.stalls(partition), entry_id, -1)
                 await pipe.execute()
-            envelope.had_failures = True
         except REDIS_UNAVAILABLE as exc:
             # The count is still kept here; only a crash before the next write loses it.
             _log.warning("attempt_record_failed", error=str(exc))
@@ -222,7 +225,12 @@ class DeliveryRunner:
     ) -> float | None:
         try:
             moved = await self._dead_letters.move(
-                envelope.stream, envelope.entry_id, error=error, kind=kind, attempts=attempts
+                envelope.stream,
+                envelope.entry_id,
+                error=error,
+                kind=kind,
+                attempts=attempts,
+                message=envelope.message,
             )
         except REDIS_UNAVAILABLE as exc:
             _log.warning("dead_letter_failed", message_id=envelope.message.id, error=str(exc))

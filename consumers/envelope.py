@@ -39,8 +39,6 @@ class Envelope:
     entry_id: bytes
     message: Message
     failed_attempts: int = 0
-    had_failures: bool = False
-    """True when an attempts record exists in Redis and must be removed on acknowledgement."""
     slot: Budget | None = None
     """The tenant budget one of whose in-flight slots this entry holds, while it does (see
     admission)."""

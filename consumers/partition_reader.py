@@ -219,17 +219,23 @@ class PartitionReader:
                     f"died or was stopped mid-send); max_stalls is {self._max_stalls}"
                 )
                 kind, failed = DeadLetterKind.STALLED, envelope.failed_attempts
-                await self._give_up(stream, entry_id, error, kind, failed)
+                await self._give_up(stream, entry_id, error, kind, failed, envelope.message)
                 continue
             scheduler.add(envelope)
 
     async def _give_up(
-        self, stream: str, entry_id: bytes, error: str, kind: str, attempts: int
+        self,
+        stream: str,
+        entry_id: bytes,
+        error: str,
+        kind: str,
+        attempts: int,
+        message: Message | None = None,
     ) -> None:
         """Dead-letter an entry that must not be sent (poison, or stalled too often)."""
         try:
             moved = await self._dead_letters.move(
-                stream, entry_id, error=error, kind=kind, attempts=attempts
+                stream, entry_id, error=error, kind=kind, attempts=attempts, message=message
             )
         except REDIS_UNAVAILABLE as exc:
             _log.warning(
@@ -250,7 +256,6 @@ def _apply_attempts_record(envelope: Envelope, record: bytes) -> None:
         wait = (int(next_ms or 0) - time.time_ns() // 1_000_000) / 1000
     except ValueError:
         return
-    envelope.had_failures = True
     if wait > 0:
         envelope.not_before = time.monotonic() + wait
 

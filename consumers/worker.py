@@ -91,10 +91,10 @@ class Worker:
     def _build_parts(self) -> None:
         settings, client, keys = self.settings, self.client, self.keys
         scripts = Scripts(client)
-        self.acknowledger = Acknowledger(client, keys)
+        self.acknowledger = Acknowledger(client, scripts, keys, settings, self.worker_id)
         self.admission = Admission(client, scripts, keys, settings, self.worker_id)
         self.pauses = PauseState()
-        dead_letters = DeadLetters(scripts, keys, self.worker_id)
+        dead_letters = DeadLetters(scripts, keys, self.worker_id, settings)
         self.watchdog = AttemptWatchdog(settings.send_timeout)
         runner = DeliveryRunner(
             settings=settings,

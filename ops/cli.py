@@ -87,6 +87,12 @@ def _cmd_paused(args: argparse.Namespace) -> int:
     return run_paused(_settings(args))
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from relayq.ops.status_command import run_status
+
+    return run_status(_settings(args), args)
+
+
 def _cmd_limits(args: argparse.Namespace) -> int:
     from relayq.ops.controls_command import run_limits
 
@@ -121,6 +127,13 @@ def _add_control_commands(sub: Any) -> None:
         scope.add_argument("--priority", help="a level's name or number (RELAYQ_PRIORITIES)")
         _add_redis_options(cmd)
         cmd.set_defaults(handler=_cmd_pause)
+    status = sub.add_parser(
+        "status", help="exact counts per priority and tenant: waiting, in flight, delivered..."
+    )
+    status.add_argument("--tenant", help="only this tenant's rows")
+    status.add_argument("--json", action="store_true", help="one JSON document")
+    _add_redis_options(status)
+    status.set_defaults(handler=_cmd_status)
     paused = sub.add_parser("paused", help="list what is paused (changes nothing)")
     _add_redis_options(paused)
     paused.set_defaults(handler=_cmd_paused)

@@ -25,6 +25,12 @@ only ever used by single-key commands.
                                    so no tenant or conversation can pose as another); expires
                                    after the window
     {ns:P}:attempts                hash: stream entry id -> failed attempts so far
+    {ns:P}:counts                  hash: "<state>:<level>:<tenant>" -> messages of that tenant
+                                   and level delivered / dead-lettered so far (durable
+                                   counters, written with the acknowledgement)
+    {ns:P}:outcomes                hash: message id -> JSON outcome record (streams.outcome)
+    {ns:P}:outcomes:<state>        sorted set: message id -> time it reached that final state
+                                   (ms): the retention index of the records
     {ns:P}:stalls                  hash: stream entry id -> attempts started and never seen
                                    to finish (+1 while one is in flight)
     {ns:P}:lease                   string: owning worker's lease token, with a TTL
@@ -208,6 +214,16 @@ class Keys:
 
     def attempts(self, partition: int) -> str:
         return f"{self._tag(partition)}:attempts"
+
+    def counts(self, partition: int) -> str:
+        return f"{self._tag(partition)}:counts"
+
+    def outcomes(self, partition: int) -> str:
+        return f"{self._tag(partition)}:outcomes"
+
+    def outcome_index(self, partition: int, state: str) -> str:
+        """The retention index of the records of one final state (delivered, dead_lettered)."""
+        return f"{self._tag(partition)}:outcomes:{state}"
 
     def stalls(self, partition: int) -> str:
         return f"{self._tag(partition)}:stalls"

@@ -32,6 +32,7 @@ class Scripts:
     """Registered scripts of one client; build once and reuse."""
 
     __slots__ = (
+        "acknowledge",
         "admit_and_read",
         "dead_letter",
         "enqueue",
@@ -46,9 +47,10 @@ class Scripts:
 
     def __init__(self, client: Redis) -> None:
         self.enqueue: AsyncScript = client.register_script(script_source("enqueue_7"))
+        self.acknowledge: AsyncScript = client.register_script(script_source("acknowledge_5"))
         self.enqueue_many: AsyncScript = client.register_script(script_source("enqueue_many_3"))
         self.admit_and_read: AsyncScript = client.register_script(script_source("admit_and_read"))
-        self.dead_letter: AsyncScript = client.register_script(script_source("dead_letter_4"))
+        self.dead_letter: AsyncScript = client.register_script(script_source("dead_letter_7"))
         self.promote_due: AsyncScript = client.register_script(script_source("promote_due"))
         self.lease_renew: AsyncScript = client.register_script(script_source("lease_renew_1"))
         self.lease_release: AsyncScript = client.register_script(script_source("lease_release_1"))

@@ -83,6 +83,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sender_rate: float = 0.0
     """Default per-sender sends per second (0 = none; set per sender at run time)."""
     sender_burst: int = 5
+    keep_delivered: float = 3600.0
+    """Seconds a delivered message's outcome record is kept (0 = no records of delivered
+    messages; the counters are kept all the same)."""
+    keep_delivered_count: int = 1000
+    """Most delivered records kept per partition (the oldest go first)."""
+    keep_dead_lettered: float = 86400.0
+    """Seconds a dead-lettered message's outcome record is kept (0 = none; the dead letter
+    itself stays in the dead-letter stream until replayed, deleted or purged)."""
+    keep_dead_lettered_count: int = 10000
+    """Most dead-lettered records kept per partition."""
     deliverer: str = "webhook"
     """``webhook``, ``sink`` (records in Redis, for demos) or ``module:factory``."""
     webhook_url: str | None = None
@@ -110,6 +120,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         _check_positive_int("global_burst", self.global_burst, maximum=1_000_000)
         _check_positive_int("tenant_burst", self.tenant_burst, maximum=1_000_000)
         _check_positive_int("sender_burst", self.sender_burst, maximum=1_000_000)
+        _check_positive_int("keep_delivered_count", self.keep_delivered_count, maximum=10**7)
+        _check_positive_int(
+            "keep_dead_lettered_count", self.keep_dead_lettered_count, maximum=10**7
+        )
         if isinstance(self.tenant_cap, bool) or not 0 <= self.tenant_cap <= 1_000_000:
             raise ConfigurationError(
                 f"tenant_cap must be 0 (off) to 1000000, got {self.tenant_cap!r}"
@@ -133,6 +147,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if not math.isfinite(value) or value <= 0:
                 raise ConfigurationError(
                     f"{name} must be a positive number of seconds, got {value}"
+                )
+        for name in ("keep_delivered", "keep_dead_lettered"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigurationError(
+                    f"{name} must be >= 0 seconds (0 = no records), got {value}"
                 )
         if not self.namespace or any(c in self.namespace for c in "{}: \t\r\n"):
             raise ConfigurationError(
@@ -295,6 +315,26 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "RELAYQ_TENANT_BURST": ("tenant_burst", _integer, "per-tenant burst"),
     "RELAYQ_SENDER_RATE": ("sender_rate", _per_second, "default sends/s per sender (0 = off)"),
     "RELAYQ_SENDER_BURST": ("sender_burst", _integer, "per-sender burst"),
+    "RELAYQ_KEEP_DELIVERED_SECONDS": (
+        "keep_delivered",
+        _seconds,
+        "how long a delivered record is kept (0 = none)",
+    ),
+    "RELAYQ_KEEP_DELIVERED_COUNT": (
+        "keep_delivered_count",
+        _integer,
+        "most delivered records per partition",
+    ),
+    "RELAYQ_KEEP_DEAD_LETTERED_SECONDS": (
+        "keep_dead_lettered",
+        _seconds,
+        "how long a dead-lettered record is kept (0 = none)",
+    ),
+    "RELAYQ_KEEP_DEAD_LETTERED_COUNT": (
+        "keep_dead_lettered_count",
+        _integer,
+        "most dead-lettered records per partition",
+    ),
     "RELAYQ_DELIVERER": ("deliverer", _text, "webhook | sink | noop | module:factory"),
     "RELAYQ_WEBHOOK_URL": ("webhook_url", _text, "where the webhook deliverer POSTs"),
     "RELAYQ_DIRECT_SEND": ("direct_send", _switch, "producers deliver directly, no queue (1/0)"),

@@ -14,6 +14,7 @@ from relayq.consumers.envelope import Envelope, PartitionState
 from relayq.streams.keys import GROUP, Keys
 from relayq.streams.message import Message, Priority
 from relayq.streams.redis_client import create_client
+from relayq.streams.scripts import Scripts
 from relayq.streams.settings import Settings
 
 STREAM = "{relayq-test:0}:normal"
@@ -44,7 +45,7 @@ def test_a_cancelled_flush_keeps_its_acks_for_the_next_one(
     async def scenario() -> None:
         client = create_client(settings)
         try:
-            acks = Acknowledger(client, keys)
+            acks = Acknowledger(client, Scripts(client), keys, settings, "w1")
             for entry_id in ids:
                 acks.ack(_envelope(entry_id))
             redis_client.client_pause(1500, all=False)  # writes wait: the XACKs hang
