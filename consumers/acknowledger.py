@@ -1,7 +1,7 @@
 """Batched acknowledgements: one pipelined round trip for every ack that piled up meanwhile.
 
 While a flush is in flight, new acks accumulate; the next flush takes them all: one
-``acknowledge_5.lua`` call per partition per round trip under load, one round trip per ack
+``acknowledge_7.lua`` call per partition per round trip under load, one round trip per ack
 when idle. The script acknowledges each entry, takes back its stall mark (see
 stall_marks) and attempts record, counts it as delivered (``{ns:P}:counts``) and keeps its
 outcome record (``streams.outcome``) — counted once, only if this call acknowledged it.
@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from relayq.consumers.envelope import Envelope
 from relayq.streams.keys import GROUP, Keys
-from relayq.streams.outcome import OutcomeRecord, OutcomeState, counter_field, encode_record
+from relayq.streams.outcome import OutcomeState, counter_field, message_record
 from relayq.streams.redis_client import REDIS_UNAVAILABLE
 from relayq.streams.scripts import Scripts
 from relayq.streams.settings import Settings
@@ -42,6 +42,8 @@ class Acknowledger:
         self._worker = worker
         self._keep_ms = round(settings.keep_delivered * 1000)
         self._keep_count = settings.keep_delivered_count
+        self._events = settings.events_keep
+        self._with_record = bool(self._keep_ms or self._events)
         self._acks: defaultdict[int, list[bytes | str]] = defaultdict(list)
         self._count = 0
         self._wake = asyncio.Event()
@@ -56,28 +58,21 @@ class Acknowledger:
             envelope.entry_id,
             counter_field(OutcomeState.DELIVERED, message.priority, message.tenant),
             message.id,
-            self._record(envelope, provider_message_id) if self._keep_ms else b"",
+            self._record(envelope, provider_message_id) if self._with_record else b"",
         )
         self._count += 1
         self._idle.clear()
         self._wake.set()
 
     def _record(self, envelope: Envelope, provider_message_id: str | None) -> bytes:
-        message = envelope.message
-        return encode_record(
-            OutcomeRecord(
-                state=OutcomeState.DELIVERED,
-                at_ms=time.time_ns() // 1_000_000,
-                tenant=message.tenant,
-                conversation=message.conversation,
-                priority=message.priority,
-                partition=envelope.state.partition,
-                created_ms=message.created_ms,
-                entry_id=envelope.entry_id.decode(),
-                worker=self._worker,
-                attempts=envelope.failed_attempts + 1,
-                provider_message_id=provider_message_id,
-            )
+        return message_record(
+            envelope.message,
+            OutcomeState.DELIVERED,
+            partition=envelope.state.partition,
+            entry_id=envelope.entry_id,
+            worker=self._worker,
+            attempts=envelope.failed_attempts + 1,
+            provider_message_id=provider_message_id,
         )
 
     async def run(self) -> None:
@@ -112,15 +107,14 @@ class Acknowledger:
 
     async def _send(self, acks: defaultdict[int, list[bytes | str]]) -> None:
         keys = self._keys
-        head = (GROUP, time.time_ns() // 1_000_000, self._keep_ms, self._keep_count)
+        now_ms = time.time_ns() // 1_000_000
+        head = (GROUP, now_ms, self._keep_ms, self._keep_count, self._events)
         async with self._client.pipeline(transaction=False) as pipe:
             for partition, entries in acks.items():
                 script_keys = (
                     keys.stalls(partition),
                     keys.attempts(partition),
-                    keys.counts(partition),
-                    keys.outcomes(partition),
-                    keys.outcome_index(partition, OutcomeState.DELIVERED),
+                    *keys.outcome_keys(partition, OutcomeState.DELIVERED, now_ms),
                 )
                 await self._script(keys=script_keys, args=(*head, *entries), client=pipe)
             await pipe.execute()

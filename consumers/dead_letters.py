@@ -1,4 +1,4 @@
-"""Moving entries to the partition's dead-letter stream (``dead_letter_7.lua``), counted
+"""Moving entries to the partition's dead-letter stream (``dead_letter_9.lua``), counted
 (``{ns:P}:counts``) and recorded (``streams.outcome``) in the same call."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 
 from relayq.streams.keys import GROUP, Keys
 from relayq.streams.message import Message
-from relayq.streams.outcome import OutcomeRecord, OutcomeState, counter_field, encode_record
+from relayq.streams.outcome import OutcomeState, counter_field, message_record
 from relayq.streams.scripts import Scripts
 from relayq.streams.settings import Settings
 
@@ -33,6 +33,7 @@ class DeadLetters:
         self._consumer = consumer
         self._keep_ms = round(settings.keep_dead_lettered * 1000)
         self._keep_count = settings.keep_dead_lettered_count
+        self._events = settings.events_keep
 
     async def move(
         self,
@@ -53,7 +54,17 @@ class DeadLetters:
         if message is not None:
             field = counter_field(OutcomeState.DEAD_LETTERED, message.priority, message.tenant)
             message_id = message.id
-            record = self._record(message, partition, entry_id, now_ms, error, kind, attempts)
+            record = message_record(
+                message,
+                OutcomeState.DEAD_LETTERED,
+                partition=partition,
+                entry_id=entry_id,
+                worker=self._consumer,
+                attempts=attempts,
+                at_ms=now_ms,
+                error=error,
+                kind=kind,
+            )
         keys = self._keys
         reply = await self._scripts.dead_letter(
             keys=(
@@ -61,9 +72,7 @@ class DeadLetters:
                 keys.dead_letter(partition),
                 keys.attempts(partition),
                 keys.stalls(partition),
-                keys.counts(partition),
-                keys.outcomes(partition),
-                keys.outcome_index(partition, OutcomeState.DEAD_LETTERED),
+                *keys.outcome_keys(partition, OutcomeState.DEAD_LETTERED, now_ms),
             ),
             args=(
                 GROUP,
@@ -78,33 +87,7 @@ class DeadLetters:
                 record,
                 self._keep_ms,
                 self._keep_count,
+                self._events,
             ),
         )
         return reply is not None
-
-    def _record(
-        self,
-        message: Message,
-        partition: int,
-        entry_id: bytes,
-        now_ms: int,
-        error: str,
-        kind: str,
-        attempts: int,
-    ) -> bytes:
-        return encode_record(
-            OutcomeRecord(
-                state=OutcomeState.DEAD_LETTERED,
-                at_ms=now_ms,
-                tenant=message.tenant,
-                conversation=message.conversation,
-                priority=message.priority,
-                partition=partition,
-                created_ms=message.created_ms,
-                entry_id=entry_id.decode(),
-                worker=self._consumer,
-                attempts=attempts,
-                error=error,
-                kind=kind,
-            )
-        )

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from relayq.consumers.acknowledger import Acknowledger
 from relayq.consumers.admission import Admission
+from relayq.consumers.attempt_records import AttemptRecords
 from relayq.consumers.attempt_watchdog import AttemptWatchdog
 from relayq.consumers.backoff import retry_delay
 from relayq.consumers.dead_letters import DeadLetterKind, DeadLetters
@@ -58,6 +59,7 @@ class DeliveryRunner:
         metrics: WorkerMetrics,
         watchdog: AttemptWatchdog,
         stall_marks: StallMarks,
+        attempt_records: AttemptRecords,
     ) -> None:
         self._settings = settings
         self._client = client
@@ -70,6 +72,7 @@ class DeliveryRunner:
         self._timeout = settings.send_timeout
         self._watchdog = watchdog
         self._stall_marks = stall_marks
+        self._attempt_records = attempt_records
 
     async def __call__(self, envelope: Envelope) -> float | None:
         if not envelope.state.may_send(time.monotonic(), self._timeout):
@@ -109,7 +112,6 @@ class DeliveryRunner:
             await self._unmark(envelope)
             return _FENCE_RETRY
         except ThrottledError as exc:
-            await self._unmark(envelope)
             return await self._throttled(envelope, exc)
         except PermanentDeliveryError as exc:
             return await self._dead_letter(envelope, exc.reason, DeadLetterKind.PERMANENT, 1)
@@ -167,6 +169,13 @@ class DeliveryRunner:
         # The provider's Retry-After is honoured up to _RETRY_AFTER_MAX, not backoff_max
         # (which bounds our own backoff, not how long a provider may ask us to wait).
         wait = min(max(wait, 0.0), max(self._settings.backoff_max, _RETRY_AFTER_MAX))
+        try:
+            await self._attempt_records.throttled(envelope, wait, exc.reason)
+        except REDIS_UNAVAILABLE as exc_redis:
+            # The mark stays: the next owner would count one stall too many.
+            _log.warning(
+                "stall_unmark_failed", message_id=envelope.message.id, error=str(exc_redis)
+            )
         await self._admission.pause_for(envelope.message, wait)
         return wait
 
@@ -185,7 +194,7 @@ class DeliveryRunner:
             return await self._dead_letter(envelope, error, DeadLetterKind.EXHAUSTED, attempts)
         delay = retry_delay(attempts, self._settings.backoff_base, self._settings.backoff_max, hint)
         self._metrics.retried += 1
-        await self._record_failure(envelope, delay)
+        await self._record_failure(envelope, delay, reason, kind)
         _log.info(
             "delivery_retry",
             message_id=envelope.message.id,
@@ -203,19 +212,14 @@ class DeliveryRunner:
             # The mark stays: the next owner would count one stall too many.
             _log.warning("stall_unmark_failed", message_id=envelope.message.id, error=str(exc))
 
-    async def _record_failure(self, envelope: Envelope, delay: float) -> None:
-        """The failed attempt's count and backoff, and its stall mark taken back, at once."""
+    async def _record_failure(
+        self, envelope: Envelope, delay: float, error: str, kind: str
+    ) -> None:
+        """The failed attempt's count and backoff, its stall mark taken back, its record
+        and event, at once."""
         next_ms = time.time_ns() // 1_000_000 + round(delay * 1000)
-        partition, entry_id = envelope.state.partition, envelope.entry_id
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.hset(
-                    self._keys.attempts(partition),
-                    entry_id,
-                    f"{envelope.failed_attempts}:{next_ms}",
-                )
-                pipe.hincrby(self._keys.stalls(partition), entry_id, -1)
-                await pipe.execute()
+            await self._attempt_records.failed(envelope, next_ms, error, kind)
         except REDIS_UNAVAILABLE as exc:
             # The count is still kept here; only a crash before the next write loses it.
             _log.warning("attempt_record_failed", error=str(exc))

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 
 from relayq.consumers.acknowledger import Acknowledger
 from relayq.consumers.admission import Admission
+from relayq.consumers.attempt_records import AttemptRecords
 from relayq.consumers.attempt_watchdog import AttemptWatchdog
 from relayq.consumers.backlog import measure_backlog
 from relayq.consumers.conversation_scheduler import ConversationScheduler
@@ -106,7 +107,10 @@ class Worker:
             dead_letters=dead_letters,
             metrics=self.metrics,
             watchdog=self.watchdog,
-            stall_marks=StallMarks(client, scripts, keys),
+            attempt_records=AttemptRecords(client, keys, settings, self.worker_id),
+            stall_marks=StallMarks(
+                client, scripts, keys, worker=self.worker_id, records=settings.outcome_records
+            ),
         )
         self.scheduler = ConversationScheduler(
             runner,

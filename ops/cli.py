@@ -13,7 +13,12 @@ from relayq.ops.cli_errors import (
     report_failure,
     silence_closed_stdout,
 )
+from relayq.ops.cli_settings import add_redis_options, settings_from_args
+from relayq.ops.dlq_command import add_dlq_commands
 from relayq.ops.early_signals import EarlySignals
+from relayq.ops.keys_command import add_key_commands
+from relayq.ops.message_commands import add_message_commands
+from relayq.ops.repair_commands import add_repair_commands
 from relayq.streams.settings import Settings
 
 # streams.logging_setup (structlog) is imported in main(), after a worker's stop signals
@@ -23,12 +28,7 @@ __all__ = ("main",)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
-    for field in ("concurrency", "deliverer", "webhook_url", "redis_url", "namespace"):
-        value = getattr(args, field, None)
-        if value is not None:
-            overrides[field] = value
-    return Settings.from_env(**overrides)
+    return settings_from_args(args)
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
@@ -114,8 +114,7 @@ def _cmd_env(_args: argparse.Namespace) -> int:
 
 
 def _add_redis_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--redis-url", dest="redis_url", help="else REDIS_URL, else embedded")
-    command.add_argument("--namespace", help="else RELAYQ_NAMESPACE")
+    add_redis_options(command)
 
 
 def _add_control_commands(sub: Any) -> None:
@@ -214,6 +213,10 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_control_commands(sub)
     _add_schedule_commands(sub)
+    add_message_commands(sub)
+    add_dlq_commands(sub)
+    add_repair_commands(sub)
+    add_key_commands(sub)
 
     env = sub.add_parser("env", help="the settings in force and where each came from")
     env.set_defaults(handler=_cmd_env)

@@ -17,6 +17,10 @@ Per (level, tenant):
   crash that another owner acknowledged already is not counted again). Exact since the
   namespace was first used by a worker that keeps them.
 - ``oldest_waiting_ms``: creation time (Unix ms) of the oldest waiting message.
+- ``delivered_per_second`` / ``dead_lettered_per_second``: messages finished per second
+  over the last minute — counted in 10-second buckets (``Keys.rate_bucket``) in the same
+  script calls as the counters, so the window is the current bucket and the five before
+  it: 50 to 60 s, divided by its exact length.
 
 The work is a few pipelined round trips over the partitions; per partition it reads at
 most one window of unread entries per level, the pending entries (bounded by the
@@ -34,12 +38,14 @@ import msgspec
 from redis.asyncio import Redis
 
 from relayq.streams.codec import PoisonEntryError, decode_entry
-from relayq.streams.keys import GROUP, Keys
+from relayq.streams.keys import GROUP, RATE_BUCKET_MS, Keys
 from relayq.streams.outcome import parse_counter_field
 from relayq.streams.stream_groups import as_text, find_group
 
 __all__ = ("NamespaceCounts", "TenantCounts", "read_counts")
 
+_RATE_BUCKETS = 6
+"""The current 10-second rate bucket and the five before it."""
 _UNREAD_BOUND = 100_000
 """Most unread entries read per stream (a namespace filled by the layout before fairness
 can hold more; beyond this the waiting count of that stream is a lower bound)."""
@@ -55,6 +61,8 @@ class TenantCounts(msgspec.Struct, kw_only=True):
     delivered: int = 0
     dead_lettered: int = 0
     oldest_waiting_ms: int | None = None
+    delivered_per_second: float = 0.0
+    dead_lettered_per_second: float = 0.0
 
     def saw_waiting(self, created_ms: int) -> None:
         self.waiting += 1
@@ -127,10 +135,15 @@ async def _count_partition(
         pipe.hgetall(keys.attempts(partition))
         pipe.hvals(keys.delayed_data(partition))
         pipe.xlen(keys.dead_letter(partition))
+        first_bucket, seconds = _rate_window(now_ms)
+        for bucket in range(first_bucket, first_bucket + _RATE_BUCKETS):
+            pipe.hgetall(keys.rate_bucket(partition, bucket))
         replies = await pipe.execute(raise_on_error=False)
     per_level = [replies[3 * i : 3 * i + 3] for i in range(len(levels))]
-    counters, attempts, delayed, dead = replies[3 * len(levels) :]
+    counters, attempts, delayed, dead = replies[3 * len(levels) : 3 * len(levels) + 4]
     _count_counters(tally, counters)
+    for bucket in replies[3 * len(levels) + 4 :]:
+        _count_rates(tally, bucket, seconds)
     _count_delayed(tally, delayed)
     retrying = _retrying_ids(attempts, now_ms)
     for level, (groups, ring, pending) in zip(levels, per_level, strict=True):
@@ -151,6 +164,22 @@ def _count_counters(tally: _Tally, counters: dict[bytes, bytes]) -> None:
             row.delivered += int(value)
         elif state == "dead_lettered":
             row.dead_lettered += int(value)
+
+
+def _rate_window(now_ms: int) -> tuple[int, float]:
+    """The first of the rate buckets to read, and the seconds they cover up to now."""
+    first = now_ms // RATE_BUCKET_MS - (_RATE_BUCKETS - 1)
+    return first, (now_ms - first * RATE_BUCKET_MS) / 1000
+
+
+def _count_rates(tally: _Tally, bucket: dict[bytes, bytes], seconds: float) -> None:
+    for field, value in bucket.items():
+        state, priority, tenant = parse_counter_field(field.decode())
+        row = tally.row(priority, tenant)
+        if state == "delivered":
+            row.delivered_per_second += int(value) / seconds
+        elif state == "dead_lettered":
+            row.dead_lettered_per_second += int(value) / seconds
 
 
 def _count_delayed(tally: _Tally, blobs: Iterable[bytes]) -> None:

@@ -70,11 +70,14 @@ def _print_table(counts: NamespaceCounts) -> None:
     for column in _COLUMNS:
         table.add_column(column.replace("_", " "), justify="right")
     table.add_column("oldest waiting", justify="right")
+    table.add_column("delivered/s (1 min)", justify="right")
     for row in counts.rows:
         values = [f"{getattr(row, column):,}" for column in _COLUMNS]
-        table.add_row(row.priority, row.tenant, *values, _age(row.oldest_waiting_ms, counts.at_ms))
+        age = _age(row.oldest_waiting_ms, counts.at_ms)
+        table.add_row(row.priority, row.tenant, *values, age, f"{row.delivered_per_second:,.1f}")
     totals = [f"{counts.total(column):,}" for column in _COLUMNS]
-    table.add_row("all", "all", *totals, "", style="bold")
+    rate = sum(row.delivered_per_second for row in counts.rows)
+    table.add_row("all", "all", *totals, "", f"{rate:,.1f}", style="bold")
     # Piped or captured, rich would wrap the table at 80 columns, breaking the headers.
     console = Console() if sys.stdout.isatty() else Console(width=160)
     console.print(table)

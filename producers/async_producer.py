@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -12,6 +12,8 @@ from redis.asyncio import Redis
 
 from relayq.producers.direct_send import fall_back, fallback_for, send_direct, send_direct_many
 from relayq.producers.enqueue_command import enqueue_command, parse_reply, plan_calls
+from relayq.producers.event_reader import block_ms as _block_ms
+from relayq.producers.event_reader import read_events
 from relayq.producers.producer_base import BATCH_SIZE, ProducerBase
 from relayq.producers.schedule_book import ScheduleBook
 from relayq.producers.send_batch import PendingCommand, finish_batch, record_replies
@@ -20,6 +22,7 @@ from relayq.producers.send_span import SendSpan
 from relayq.streams.deliverer import Deliverer
 from relayq.streams.errors import RedisUnavailableError
 from relayq.streams.namespace_shape import check_namespace
+from relayq.streams.outcome_events import OutcomeEvent
 from relayq.streams.redis_client import (
     create_client,
     redis_address,
@@ -145,6 +148,25 @@ class Producer(ProducerBase):
         with self._redis_errors():
             return await self._schedules.list()
 
+    async def events(
+        self, after: str | None = None, *, follow: bool = True, block: float = 1.0
+    ) -> AsyncIterator[OutcomeEvent]:
+        """Outcome events (delivered, dead_lettered, retrying, throttled), oldest first per
+        partition: ``async for event in producer.events(): ...``.
+
+        ``after``: an event's ``cursor`` (resume just after it), ``"start"`` (every event
+        still kept), or None (only events from now on). ``follow``: wait for new events
+        forever (checking every ``block`` seconds), else stop at the end. Store the last
+        handled event's ``cursor`` to resume after a restart without missing one.
+        """
+        with self._redis_errors():
+            await self._ensure_checked()
+            reader = read_events(
+                self._redis(), self.keys, after=after, follow=follow, block_ms=_block_ms(block)
+            )
+            async for event in reader:
+                yield event
+
     async def unschedule(self, name: str) -> bool:
         """Remove schedule ``name``; False if there was none."""
         with self._redis_errors():
@@ -166,7 +188,7 @@ class Producer(ProducerBase):
 
     async def _send_one(self, request: SendRequest, *, trace: bool) -> str:
         prepared = prepare(request, self.settings, trace=trace)
-        command = enqueue_command(self.keys, prepared, self._window_ms, self._admission_window)
+        command = enqueue_command(self.keys, prepared, self._enqueue_options)
         with redis_errors(self._address):
             await self._ensure_checked()
             reply = await self._scripts.enqueue(keys=command.keys, args=command.args)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from relayq.producers.direct_send import deliverer_from_settings
+from relayq.producers.enqueue_command import EnqueueOptions
 from relayq.producers.send_batch import PendingCommand, prepare_batch
 from relayq.producers.send_request import SendRequest, SendResult, request_from
 from relayq.streams.deliverer import Deliverer
@@ -31,8 +32,7 @@ class ProducerBase:
         self.keys = Keys.from_settings(self.settings)
         self.direct: bool = self.settings.direct_send if direct is None else direct
         """True: ``send`` delivers through the deliverer and never touches Redis."""
-        self._window_ms = round(self.settings.dedup_window * 1000)
-        self._admission_window = self.settings.read_count
+        self._enqueue_options = EnqueueOptions.from_settings(self.settings)
         self._checked = False
 
     def _direct_deliverer(self, fallback: Deliverer | None) -> Deliverer | None:
@@ -53,7 +53,6 @@ class ProducerBase:
             requests,
             settings=self.settings,
             keys=self.keys,
-            window_ms=self._window_ms,
-            admission_window=self._admission_window,
+            options=self._enqueue_options,
             trace=tracing_enabled(),
         )

@@ -11,6 +11,7 @@ from typing import Any
 from relayq.producers.enqueue_command import (
     EnqueueCall,
     EnqueueCommand,
+    EnqueueOptions,
     enqueue_command,
     parse_reply,
 )
@@ -30,8 +31,7 @@ def prepare_batch(
     *,
     settings: Settings,
     keys: Keys,
-    window_ms: int,
-    admission_window: int,
+    options: EnqueueOptions,
     trace: bool,
 ) -> tuple[list[SendResult | None], list[PendingCommand]]:
     """One slot per request, in order: the error of an item that failed to prepare, None
@@ -41,7 +41,7 @@ def prepare_batch(
     for request in requests:
         try:
             prepared = prepare(request, settings, trace=trace)
-            command = enqueue_command(keys, prepared, window_ms, admission_window)
+            command = enqueue_command(keys, prepared, options)
         except Exception as exc:  # whatever it is, it is this item's alone
             results.append(SendResult(None, exc))
             continue

@@ -5,7 +5,7 @@ only the calls to Redis and to the deliverer block instead of being awaited."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -20,6 +20,8 @@ from relayq.producers.direct_send import (
     send_direct_many,
 )
 from relayq.producers.enqueue_command import enqueue_command, parse_reply, plan_calls
+from relayq.producers.event_reader import block_ms as _block_ms
+from relayq.producers.event_reader import read_events_sync
 from relayq.producers.producer_base import BATCH_SIZE, ProducerBase
 from relayq.producers.schedule_book import SyncScheduleBook
 from relayq.producers.send_batch import PendingCommand, finish_batch, record_replies
@@ -28,6 +30,7 @@ from relayq.producers.send_span import SendSpan
 from relayq.streams.deliverer import Deliverer
 from relayq.streams.errors import RedisUnavailableError
 from relayq.streams.namespace_shape import check_namespace_sync
+from relayq.streams.outcome_events import OutcomeEvent
 from relayq.streams.redis_client import (
     create_sync_client,
     redis_address,
@@ -69,8 +72,8 @@ class SyncProducer(ProducerBase):
     def _open(self, client: redis.Redis) -> redis.Redis:
         self._client = client
         self._address = redis_address(client)
-        self._enqueue = client.register_script(script_source("enqueue_7"))
-        self._enqueue_many = client.register_script(script_source("enqueue_many_3"))
+        self._enqueue = client.register_script(script_source("enqueue_8"))
+        self._enqueue_many = client.register_script(script_source("enqueue_many_4"))
         self._schedules = SyncScheduleBook(client, self.keys, self.settings)
         return client
 
@@ -147,6 +150,16 @@ class SyncProducer(ProducerBase):
         with self._redis_errors():
             return self._schedules.list()
 
+    def events(
+        self, after: str | None = None, *, follow: bool = True, block: float = 1.0
+    ) -> Iterator[OutcomeEvent]:
+        """Outcome events, as ``Producer.events`` (a blocking iterator)."""
+        with self._redis_errors():
+            self._ensure_checked()
+            yield from read_events_sync(
+                self._redis(), self.keys, after=after, follow=follow, block_ms=_block_ms(block)
+            )
+
     def unschedule(self, name: str) -> bool:
         """Remove schedule ``name``; False if there was none."""
         with self._redis_errors():
@@ -165,7 +178,7 @@ class SyncProducer(ProducerBase):
 
     def _send_one(self, request: SendRequest, *, trace: bool) -> str:
         prepared = prepare(request, self.settings, trace=trace)
-        command = enqueue_command(self.keys, prepared, self._window_ms, self._admission_window)
+        command = enqueue_command(self.keys, prepared, self._enqueue_options)
         with redis_errors(self._address):
             self._ensure_checked()
             reply = self._enqueue(keys=command.keys, args=command.args)

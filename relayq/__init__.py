@@ -49,6 +49,8 @@ if TYPE_CHECKING:
         ValidationError,
     )
     from relayq.streams.message import Message, Priority
+    from relayq.streams.outcome import OutcomeRecord
+    from relayq.streams.outcome_events import OutcomeEvent
     from relayq.streams.settings import Settings
 
 __all__ = (
@@ -61,6 +63,8 @@ __all__ = (
     "DirectSendError",
     "Limits",
     "Message",
+    "OutcomeEvent",
+    "OutcomeRecord",
     "PermanentDeliveryError",
     "PoisonEntryError",
     "Priority",
@@ -90,6 +94,8 @@ _EXPORTS: dict[str, str] = {
     "DirectSendError": "relayq.streams.errors",
     "Limits": "relayq.ops.controls",
     "Message": "relayq.streams.message",
+    "OutcomeEvent": "relayq.streams.outcome_events",
+    "OutcomeRecord": "relayq.streams.outcome",
     "PermanentDeliveryError": "relayq.streams.errors",
     "PoisonEntryError": "relayq.streams.errors",
     "Priority": "relayq.streams.message",

@@ -73,6 +73,7 @@ if TYPE_CHECKING:
 __all__ = (
     "GROUP",
     "PAUSE_ALL",
+    "RATE_BUCKET_MS",
     "TENANT_PAUSE_PREFIX",
     "Keys",
     "pause_scope",
@@ -83,6 +84,9 @@ __all__ = (
 
 GROUP = "relayq"
 """The consumer group every relayq worker reads through."""
+
+RATE_BUCKET_MS = 10_000
+"""The width of a rate bucket (``Keys.rate_bucket``): rates are counted in 10 s steps."""
 
 PAUSE_ALL = "all"
 """The ``ns:paused`` field that pauses the whole namespace."""
@@ -225,6 +229,17 @@ class Keys:
         """The retention index of the records of one final state (delivered, dead_lettered)."""
         return f"{self._tag(partition)}:outcomes:{state}"
 
+    def outcome_keys(self, partition: int, state: str, now_ms: int) -> tuple[str, ...]:
+        """What a script that finishes messages in ``state`` writes (``_outcome.lua``):
+        counts, records, the state's records index, events, the current rate bucket."""
+        return (
+            self.counts(partition),
+            self.outcomes(partition),
+            self.outcome_index(partition, state),
+            self.events(partition),
+            self.rate_bucket(partition, now_ms // RATE_BUCKET_MS),
+        )
+
     def stalls(self, partition: int) -> str:
         return f"{self._tag(partition)}:stalls"
 
@@ -284,6 +299,29 @@ class Keys:
     @property
     def meta(self) -> str:
         return f"{self.namespace}:meta"
+
+    @property
+    def repairs(self) -> str:
+        """The stream every repair command logs to: who, what, how many."""
+        return f"{self.namespace}:repairs"
+
+    @property
+    def api_keys(self) -> str:
+        """API keys: SHA-256 of the key -> JSON description (never the key itself)."""
+        return f"{self.namespace}:api_keys"
+
+    def batch(self, batch_id: str) -> str:
+        """One ``send_many`` batch: its total and per-outcome counts."""
+        return f"{self.namespace}:batch:{batch_id}"
+
+    def rate_bucket(self, partition: int, bucket: int) -> str:
+        """Messages finished in one 10-second bucket (``ms // RATE_BUCKET_MS``), by counter
+        field (``streams.outcome.counter_field``); each expires after 80 s."""
+        return f"{self._tag(partition)}:rate:{bucket}"
+
+    def events(self, partition: int) -> str:
+        """The partition's outcome events (``Producer.events()`` reads every partition's)."""
+        return f"{self._tag(partition)}:events"
 
     def partition_of_key(self, key: str) -> int:
         """The partition a per-partition key belongs to (inverse of the builders above)."""

@@ -1,7 +1,7 @@
 """Outcome records: the last known state of each message, and the durable counters.
 
 Workers write them in the round trip that acknowledges or dead-letters an entry
-(``acknowledge_5.lua``, ``dead_letter_7.lua``), so no message pays a round trip of its own.
+(``acknowledge_7.lua``, ``dead_letter_9.lua``), so no message pays a round trip of its own.
 A record is JSON (readable with ``redis-cli HGET``) in the partition's ``{ns:P}:outcomes``
 hash under the message id; finished records are kept for a bounded time and count
 (``Settings.keep_delivered`` / ``keep_dead_lettered``). Counters are fields of
@@ -11,35 +11,55 @@ hash under the message id; finished records are kept for a bounded time and coun
 from __future__ import annotations
 
 import enum
+import time
+from typing import Any
 
 import msgspec
 
+from relayq.streams.message import Message
+
 __all__ = (
+    "FINISHED_STATES",
     "OutcomeRecord",
     "OutcomeState",
     "counter_field",
     "decode_record",
     "encode_record",
+    "message_record",
     "parse_counter_field",
 )
 
 
 class OutcomeState(enum.StrEnum):
+    ACCEPTED = "accepted"
+    """Queued, not yet sent (waiting for its turn, or a retry of it was handed back)."""
+    DELAYED = "delayed"
+    """Queued with a due time (``due_ms``) still ahead."""
+    IN_FLIGHT = "in_flight"
+    """A worker (``worker``) is sending it since ``at_ms``."""
+    RETRYING = "retrying"
+    """An attempt failed; the next one is due at ``next_attempt_ms``."""
     DELIVERED = "delivered"
     DEAD_LETTERED = "dead_lettered"
+
+
+FINISHED_STATES = (OutcomeState.DELIVERED, OutcomeState.DEAD_LETTERED)
 
 
 class OutcomeRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """What relayq last knew of one message."""
 
     state: str
-    at_ms: int
-    """When it reached that state (Unix ms)."""
     tenant: str
     conversation: str
     priority: str
-    partition: int
-    created_ms: int
+    at_ms: int = 0
+    """When it reached that state (Unix ms; 0 in an accepted or delayed record: the message
+    id's time)."""
+    partition: int = -1
+    """-1 in an accepted or delayed record: the hash it is in says (kept small: one such
+    record per queued message)."""
+    created_ms: int = 0
     entry_id: str | None = None
     worker: str | None = None
     attempts: int = 0
@@ -48,6 +68,10 @@ class OutcomeRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     error: str | None = None
     kind: str | None = None
     dlq_id: str | None = None
+    due_ms: int | None = None
+    """A delayed message's due time."""
+    next_attempt_ms: int | None = None
+    """A retrying message's next attempt."""
 
 
 _encoder = msgspec.json.Encoder()
@@ -72,3 +96,33 @@ def parse_counter_field(field: str) -> tuple[str, str, str]:
     """(state, level, tenant) of a counter field."""
     state, priority, tenant = field.split(":", 2)
     return state, priority, tenant
+
+
+def message_record(
+    message: Message,
+    state: OutcomeState,
+    *,
+    partition: int,
+    entry_id: bytes,
+    worker: str,
+    attempts: int,
+    at_ms: int | None = None,
+    **details: Any,
+) -> bytes:
+    """The encoded record of ``message`` as a worker sees it (entry read, in ``partition``):
+    ``details`` are the state's own fields (provider_message_id, error, kind, ...)."""
+    return encode_record(
+        OutcomeRecord(
+            state=state,
+            at_ms=at_ms if at_ms is not None else time.time_ns() // 1_000_000,
+            tenant=message.tenant,
+            conversation=message.conversation,
+            priority=message.priority,
+            partition=partition,
+            created_ms=message.created_ms,
+            entry_id=entry_id.decode(),
+            worker=worker,
+            attempts=attempts,
+            **details,
+        )
+    )

@@ -34,7 +34,19 @@ _NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _NUMBER_LIMIT = 1_000_000
 _INTEGER = re.compile(r"-?[0-9]{1,7}")
 RESERVED_LEVEL_NAMES = frozenset(
-    ("attempts", "counts", "dedup", "delayed", "dlq", "lease", "outcomes", "schedules", "stalls")
+    (
+        "attempts",
+        "counts",
+        "dedup",
+        "delayed",
+        "dlq",
+        "events",
+        "lease",
+        "outcomes",
+        "rate",
+        "schedules",
+        "stalls",
+    )
 )
 """A level is the key ``{ns:P}:<level>``: these names are the partition's other keys."""
 

@@ -93,6 +93,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     itself stays in the dead-letter stream until replayed, deleted or purged)."""
     keep_dead_lettered_count: int = 10000
     """Most dead-lettered records kept per partition."""
+    outcome_records: bool = True
+    """Keep each message's last known state (accepted, delayed, in flight, retrying) in
+    Redis for ``message show``; off: only the finished states' records (above) are kept.
+    Costs one small hash field per queued message (see bench/RESULTS.md)."""
+    events_keep: int = 10000
+    """Outcome events kept per partition in ``{ns:P}:events`` (``Producer.events()``);
+    0 = no events."""
     deliverer: str = "webhook"
     """``webhook``, ``sink`` (records in Redis, for demos) or ``module:factory``."""
     webhook_url: str | None = None
@@ -108,8 +115,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigurationError(f"priorities: {exc}") from None
         _check_positive_int("max_payload_bytes", self.max_payload_bytes, maximum=16 * 1024 * 1024)
         _check_positive_int("max_attempts", self.max_attempts, maximum=1000)
-        if isinstance(self.max_stalls, bool) or not 0 <= self.max_stalls <= 1000:
-            raise ConfigurationError(f"max_stalls must be 0 to 1000, got {self.max_stalls!r}")
+        _check_count("max_stalls", self.max_stalls, maximum=1000)
         _check_positive_int("concurrency", self.concurrency, maximum=100_000)
         _check_positive_int("read_count", self.read_count, maximum=100_000)
         _check_positive_int("read_ahead", self.read_ahead, maximum=1_000_000)
@@ -124,10 +130,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         _check_positive_int(
             "keep_dead_lettered_count", self.keep_dead_lettered_count, maximum=10**7
         )
-        if isinstance(self.tenant_cap, bool) or not 0 <= self.tenant_cap <= 1_000_000:
-            raise ConfigurationError(
-                f"tenant_cap must be 0 (off) to 1000000, got {self.tenant_cap!r}"
-            )
+        _check_count("events_keep", self.events_keep, maximum=10**7, zero=" (off)")
+        _check_count("tenant_cap", self.tenant_cap, maximum=1_000_000, zero=" (off)")
         for name in ("global_rate", "tenant_rate", "sender_rate"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
@@ -225,6 +229,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """``data_dir`` as an absolute path (a relative one is taken from the working
         directory; ``RELAYQ_DATA_DIR`` is made absolute when it is read)."""
         return Path(self.data_dir).expanduser().absolute()
+
+
+def _check_count(name: str, value: int, *, maximum: int, zero: str = "") -> None:
+    """A whole number from 0 (``zero`` says what 0 means) to ``maximum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise ConfigurationError(f"{name} must be 0{zero} to {maximum}, got {value!r}")
 
 
 def _check_positive_int(name: str, value: int, *, maximum: int) -> None:
@@ -335,6 +345,12 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
         _integer,
         "most dead-lettered records per partition",
     ),
+    "RELAYQ_OUTCOME_RECORDS": (
+        "outcome_records",
+        _switch,
+        "keep waiting/in-flight/retrying states for message show (1/0)",
+    ),
+    "RELAYQ_EVENTS_KEEP": ("events_keep", _integer, "outcome events kept per partition (0 = off)"),
     "RELAYQ_DELIVERER": ("deliverer", _text, "webhook | sink | noop | module:factory"),
     "RELAYQ_WEBHOOK_URL": ("webhook_url", _text, "where the webhook deliverer POSTs"),
     "RELAYQ_DIRECT_SEND": ("direct_send", _switch, "producers deliver directly, no queue (1/0)"),

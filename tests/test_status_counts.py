@@ -18,9 +18,11 @@ from tests.conftest import ProviderFactory
 from tests.support import WorkerPool, dead_letters, delivered_ids, run_cli, wait_until
 
 
-def _send_to(settings: Settings, tenant: str, count: int, recipient: str, **fields: Any) -> None:
+def _send_to(
+    settings: Settings, tenant: str, count: int, recipient: str, **fields: Any
+) -> list[str]:
     with SyncProducer(settings) as producer:
-        for n in range(count):
+        return [
             producer.send(
                 tenant=tenant,
                 conversation=f"{tenant}-{n}",
@@ -28,6 +30,15 @@ def _send_to(settings: Settings, tenant: str, count: int, recipient: str, **fiel
                 payload={"n": n},
                 **fields,
             )
+            for n in range(count)
+        ]
+
+
+def _show(settings: Settings, message_id: str) -> dict[str, Any]:
+    done = run_cli(settings, "message", "show", message_id, "--json")
+    assert done.returncode == 0, done.stderr
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
 
 
 def _dead_letter_ids(client: redis.Redis, keys: Keys) -> list[dict[str, str]]:
@@ -55,9 +66,9 @@ def test_status_reports_a_known_state_exactly(
     settings = settings.replace(backoff_base=600.0, backoff_max=600.0)
     fast = make_provider()
     first = workers.start(fast.url, settings=settings)
-    _send_to(settings, "B", 10, "+15550100")
-    _send_to(settings, "D", 2, "reject-1")  # answered 400: dead-lettered at once
-    _send_to(settings, "R", 1, "down-1")  # answered 500: retried in 600 s
+    sent = {"B": _send_to(settings, "B", 10, "+15550100")}
+    sent["D"] = _send_to(settings, "D", 2, "reject-1")  # answered 400: dead-lettered at once
+    sent["R"] = _send_to(settings, "R", 1, "down-1")  # answered 500: retried in 600 s
     wait_until(lambda: len(delivered_ids(fast)) == 10, timeout=30, message="B delivered")
     wait_until(lambda: len(dead_letters(redis_client, keys)) == 2, timeout=30, message="D")
     wait_until(
@@ -70,20 +81,25 @@ def test_status_reports_a_known_state_exactly(
 
     blocking = make_provider(latency=60.0)
     second = workers.start(blocking.url, settings=settings)
-    _send_to(settings, "C", 5, "+15550100")
+    sent["C"] = _send_to(settings, "C", 5, "+15550100")
     wait_until(lambda: blocking.stats()["requests"] == 5, timeout=30, message="C in flight")
     # Killed, so that nothing more is read: a worker merely stopped (SIGSTOP) would still
     # take entries through the blocking read it left waiting in Redis. Its five sends
     # stay pending, owned by it until its leases run out (30 s): in flight.
     second.send_signal(signal.SIGKILL)
     second.wait(timeout=10)
-    _send_to(settings, "A", 37, "+15550100")
-    _send_to(settings, "E", 3, "+15550100", delay=3600)
+    sent["A"] = _send_to(settings, "A", 37, "+15550100")
+    sent["E"] = _send_to(settings, "E", 3, "+15550100", delay=3600)
     rows = _status(settings)
 
     def row(tenant: str) -> dict[str, Any]:
         found = rows[("normal", tenant)]
-        return {k: v for k, v in found.items() if v and k not in ("priority", "tenant")}
+        rates = ("delivered_per_second", "dead_lettered_per_second")
+        return {k: v for k, v in found.items() if v and k not in ("priority", "tenant", *rates)}
+
+    # Finished in the last minute: a rate over the 50-60 s window.
+    assert 10 / 60 <= rows[("normal", "B")]["delivered_per_second"] <= 10 / 50
+    assert 2 / 60 <= rows[("normal", "D")]["dead_lettered_per_second"] <= 2 / 50
 
     waiting = row("A")
     assert waiting.pop("oldest_waiting_ms") > 0
@@ -105,6 +121,45 @@ def test_status_reports_a_known_state_exactly(
     assert len(dead) == 2 and all(r["tenant"] == "D" and r["kind"] == "permanent" for r in dead)
     assert {r["dlq_id"] for r in dead} == {d["id"] for d in _dead_letter_ids(redis_client, keys)}
     assert sum(r["state"] == "delivered" for r in records) == 10
+    _assert_each_message_is_found_in_its_state(settings, sent)
+
+
+def _assert_each_message_is_found_in_its_state(
+    settings: Settings, sent: dict[str, list[str]]
+) -> None:
+    """``relayq message show`` finds one message of each tenant in its state."""
+    expected = {
+        "A": "accepted",
+        "B": "delivered",
+        "C": "in_flight",
+        "D": "dead_lettered",
+        "E": "delayed",
+        "R": "retrying",
+    }
+    shown = {tenant: _show(settings, ids[-1]) for tenant, ids in sent.items()}
+    assert {tenant: s["state"] for tenant, s in shown.items()} == expected
+    for tenant, status in shown.items():
+        assert status["message_id"] == sent[tenant][-1]
+        assert status["record"]["tenant"] == tenant
+        assert status["record"]["conversation"] == f"{tenant}-{len(sent[tenant]) - 1}"
+    assert shown["B"]["record"]["attempts"] == 1 and shown["B"]["record"]["worker"]
+    # Killed a moment ago: its heartbeat has not run out yet.
+    assert shown["C"]["worker_alive"] is True and shown["C"]["record"]["worker"]
+    assert shown["C"]["record"]["worker"] != shown["B"]["record"]["worker"]
+    assert shown["D"]["record"]["dlq_id"] and shown["D"]["record"]["kind"] == "permanent"
+    assert shown["E"]["record"]["due_ms"] > shown["E"]["record"]["created_ms"] + 3_500_000
+    retrying = shown["R"]["record"]
+    assert retrying["attempts"] == 1 and retrying["error"] and retrying["kind"]
+    assert retrying["next_attempt_ms"] > retrying["at_ms"] + 60_000  # backoff 600 s, jittered
+
+
+def test_message_show_rejects_a_malformed_id_and_reports_an_unknown_one(
+    settings: Settings,
+) -> None:
+    bad = run_cli(settings, "message", "show", "not-an-id")
+    assert bad.returncode == 2 and "message id" in bad.stderr and "Traceback" not in bad.stderr
+    unknown = run_cli(settings, "message", "show", "01KBM3Z6X5Q8N4T2V7W9Y0A1B2")
+    assert unknown.returncode == 1 and "no message 01KBM3Z6X5Q8N4T2V7W9Y0A1B2" in unknown.stderr
 
 
 def test_status_table_and_json_on_an_empty_namespace(settings: Settings) -> None:

@@ -7,6 +7,7 @@
 -- KEYS[5] the stream's unread counter
 -- KEYS[6] the level's ring of tenants with waiting messages
 -- KEYS[7] the tenant's waiting list of the level
+-- KEYS[8] outcome records hash of the partition (message id -> JSON record)
 -- ARGV[1] message id
 -- ARGV[2] encoded message (msgpack)
 -- ARGV[3] dedup window in ms (0 = no dedup)
@@ -14,6 +15,7 @@
 -- ARGV[5] priority level name, kept with a delayed message
 -- ARGV[6] tenant
 -- ARGV[7] admission window (see _admit.lua)
+-- ARGV[8] the message's outcome record, accepted or delayed ("" = no record)
 --
 -- Returns {message id, 1 if this is a duplicate of an earlier message (nothing written) else 0}
 
@@ -37,5 +39,8 @@ end
 
 if window > 0 then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', window)
+end
+if ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[8], ARGV[1], ARGV[8])
 end
 return {ARGV[1], 0}

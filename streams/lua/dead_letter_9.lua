@@ -7,6 +7,8 @@
 -- KEYS[5] counts hash of the partition (field "dead_lettered:<level>:<tenant>" -> total)
 -- KEYS[6] outcome records hash of the partition (message id -> JSON record)
 -- KEYS[7] dead-lettered records index of the partition (sorted set: message id -> ms)
+-- KEYS[8] outcome events stream of the partition
+-- KEYS[9] this 10-second bucket's counts of the partition (Keys.rate_bucket)
 -- ARGV[1] consumer group
 -- ARGV[2] origin entry id
 -- ARGV[3] error text
@@ -19,6 +21,7 @@
 -- ARGV[10] outcome record (JSON, without its dlq_id: this script adds it)
 -- ARGV[11] how long a dead-lettered record is kept, ms (0: no records)
 -- ARGV[12] most dead-lettered records the partition keeps
+-- ARGV[13] most events the partition's stream keeps (0: no events)
 --
 -- The DLQ entry holds error, kind, attempts, origin_stream, origin_id, failed_ms, consumer,
 -- then every field of the original entry prefixed with "entry:" (so "entry:m" for a message).
@@ -27,6 +30,7 @@
 -- twice).
 
 -- #include _retain
+-- #include _outcome
 
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
 if #pending == 0 then
@@ -50,15 +54,15 @@ local dlq_id = redis.call('XADD', KEYS[2], '*', unpack(fields))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 redis.call('HDEL', KEYS[4], ARGV[2])
-if ARGV[8] ~= '' then
-  redis.call('HINCRBY', KEYS[5], ARGV[8], 1)
+local now, keep_ms = tonumber(ARGV[6]), tonumber(ARGV[11])
+local record = ARGV[10]
+if ARGV[9] ~= '' then
+  local decoded = cjson.decode(record)
+  decoded['dlq_id'] = dlq_id
+  record = cjson.encode(decoded)
 end
-local keep_ms = tonumber(ARGV[11])
-if ARGV[9] ~= '' and keep_ms > 0 then
-  local record = cjson.decode(ARGV[10])
-  record['dlq_id'] = dlq_id
-  redis.call('HSET', KEYS[6], ARGV[9], cjson.encode(record))
-  redis.call('ZADD', KEYS[7], ARGV[6], ARGV[9])
-  retain(KEYS[7], KEYS[6], tonumber(ARGV[6]), keep_ms, tonumber(ARGV[12]))
-end
+local into = {counts = KEYS[5], records = KEYS[6], index = KEYS[7], events = KEYS[8],
+  rate = KEYS[9]}
+outcome(into, 'dead_lettered', ARGV[8], ARGV[9], record, now, keep_ms, tonumber(ARGV[13]))
+finish_outcomes(into, ARGV[8] ~= '' and 1 or 0, now, keep_ms, tonumber(ARGV[12]))
 return dlq_id

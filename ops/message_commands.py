@@ -1,0 +1,66 @@
+"""``relayq message show ID`` and ``relayq events [--follow]``: where one message is, and
+what happens to messages as it happens (read-only)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from relayq.ops.cli_settings import add_redis_options, settings_from_args
+
+__all__ = ("add_message_commands",)
+
+
+def _cmd_message_show(args: argparse.Namespace) -> int:
+    from relayq.ops.message_view import show_message
+
+    return show_message(settings_from_args(args), args.message_id, as_json=args.json)
+
+
+def _cmd_events(args: argparse.Namespace) -> int:
+    from relayq.ops.message_view import print_events
+
+    return print_events(
+        settings_from_args(args),
+        after=args.after,
+        follow=args.follow,
+        limit=args.limit,
+        as_json=args.json,
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_message_commands(sub: Any) -> None:
+    """Add the commands to the ``relayq`` parser's subcommands ``sub``."""
+    message = sub.add_parser("message", help="one message: where it is now")
+    actions = message.add_subparsers(dest="action", required=True)
+    show = actions.add_parser(
+        "show", help="a message's state by id: waiting, delayed, in flight, retrying, ..."
+    )
+    show.add_argument("message_id", help="the id send() returned")
+    show.add_argument("--json", action="store_true", help="one JSON document")
+    add_redis_options(show)
+    show.set_defaults(handler=_cmd_message_show)
+
+    events = sub.add_parser(
+        "events", help="outcome events: delivered, retrying, throttled, dead-lettered"
+    )
+    events.add_argument("--follow", "-f", action="store_true", help="wait for new events")
+    events.add_argument(
+        "--after",
+        help="an event's cursor (resume just after it) or 'start' (every event kept); "
+        "default: every event kept, or with --follow only new ones",
+    )
+    events.add_argument("--limit", type=_positive, help="stop after this many events")
+    events.add_argument("--json", action="store_true", help="one JSON document per line")
+    add_redis_options(events)
+    events.set_defaults(handler=_cmd_events)

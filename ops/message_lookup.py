@@ -1,0 +1,115 @@
+"""``message show ID``: where one message is now, from its outcome record.
+
+Every message has a record from the moment it is accepted (``Settings.outcome_records``),
+in its partition's ``{ns:P}:outcomes`` hash, overwritten as it moves: accepted or delayed
+(by the producer's enqueue script), in flight (when a worker marks the attempt started),
+retrying (a failed or throttled attempt), delivered or dead-lettered (in the script that
+finishes it). A message id does not say its partition, so the lookup asks every
+partition's hash in one pipelined round trip: ``partitions`` HGETs, O(1) each — never a
+scan of a stream or a list, whatever the backlog.
+
+Finished records are kept for ``keep_delivered`` / ``keep_dead_lettered`` (time and count);
+after that, and for messages sent with records off, the id is not found.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import msgspec
+from redis.asyncio import Redis
+
+from relayq.streams.errors import ValidationError
+from relayq.streams.keys import Keys
+from relayq.streams.message_id import message_id_time_ms
+from relayq.streams.outcome import OutcomeRecord, OutcomeState, decode_record
+
+__all__ = ("MessageStatus", "check_message_id", "find_message")
+
+_MESSAGE_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+
+
+class MessageStatus(msgspec.Struct, kw_only=True):
+    message_id: str
+    state: str
+    """accepted (waiting), delayed, in_flight, retrying, delivered, dead_lettered."""
+    partition: int
+    record: OutcomeRecord
+    """The record as stored, with its time and partition filled in."""
+    worker_alive: bool | None = None
+    """For in_flight: whether the worker sending it is registered as live (its heartbeat
+    has not run out). A worker gone is replaced: the partition's next owner sends the
+    message again."""
+    detail: str = ""
+    """One line for a person: what the state means for this message now."""
+
+
+def check_message_id(message_id: str) -> str:
+    """``message_id`` if it has the form of a relayq id, else a ValidationError."""
+    if not _MESSAGE_ID.fullmatch(message_id):
+        raise ValidationError(
+            "message id",
+            f"{message_id[:40]!r} is not a relayq id (26 characters, 0-9 and A-Z without "
+            "I, L, O, U)",
+        )
+    return message_id
+
+
+async def find_message(client: Redis, keys: Keys, message_id: str) -> MessageStatus | None:
+    """The message's last known state, or None if no partition holds a record of it."""
+    check_message_id(message_id)
+    async with client.pipeline(transaction=False) as pipe:
+        for partition in range(keys.partitions):
+            pipe.hget(keys.outcomes(partition), message_id)
+        replies = await pipe.execute()
+    for partition, blob in enumerate(replies):
+        if blob is not None:
+            return await _status(client, keys, message_id, partition, decode_record(blob))
+    return None
+
+
+async def _status(
+    client: Redis, keys: Keys, message_id: str, partition: int, record: OutcomeRecord
+) -> MessageStatus:
+    created_ms = record.created_ms or message_id_time_ms(message_id)
+    record = msgspec.structs.replace(
+        record, partition=partition, created_ms=created_ms, at_ms=record.at_ms or created_ms
+    )
+    status = MessageStatus(
+        message_id=message_id, state=record.state, partition=partition, record=record
+    )
+    if record.state == OutcomeState.IN_FLIGHT and record.worker:
+        status.worker_alive = await _worker_alive(client, keys, record.worker)
+    status.detail = _detail(status, time.time_ns() // 1_000_000)
+    return status
+
+
+async def _worker_alive(client: Redis, keys: Keys, worker: str) -> bool:
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.zscore(keys.workers, worker)
+        pipe.time()
+        expiry, (seconds, micros) = await pipe.execute()
+    return expiry is not None and expiry > seconds * 1000 + micros // 1000
+
+
+def _detail(status: MessageStatus, now_ms: int) -> str:
+    record = status.record
+    state = record.state
+    if state == OutcomeState.ACCEPTED:
+        return f"waiting for its turn in {record.priority!r} (tenant {record.tenant!r})"
+    if state == OutcomeState.DELAYED:
+        due = record.due_ms or 0
+        if due > now_ms:
+            return f"delayed: due in {(due - now_ms) / 1000:.1f}s"
+        return "was delayed; due now, waiting for its turn"
+    if state == OutcomeState.IN_FLIGHT:
+        owner = "live" if status.worker_alive else "gone: the next owner will send it again"
+        return f"being sent by {record.worker} (worker {owner}), attempt {record.attempts + 1}"
+    if state == OutcomeState.RETRYING:
+        wait = max(0, (record.next_attempt_ms or now_ms) - now_ms) / 1000
+        return f"attempt failed ({record.kind}: {record.error}); next attempt in {wait:.1f}s"
+    if state == OutcomeState.DELIVERED:
+        provider = record.provider_message_id or "none given"
+        return f"delivered after {record.attempts} attempt(s); provider id {provider}"
+    return f"dead-lettered ({record.kind}): {record.error}; dead-letter entry {record.dlq_id}"

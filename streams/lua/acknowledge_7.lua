@@ -1,0 +1,43 @@
+-- Acknowledge delivered entries of one partition, count them, keep their outcome records
+-- and publish their outcome events, atomically: the Acknowledger's one call per partition
+-- per flush.
+--
+-- KEYS[1] stalls hash of the partition
+-- KEYS[2] attempts hash of the partition
+-- KEYS[3] counts hash of the partition (field "delivered:<level>:<tenant>" -> total)
+-- KEYS[4] outcome records hash of the partition (message id -> JSON record)
+-- KEYS[5] delivered records index of the partition (sorted set: message id -> ms)
+-- KEYS[6] outcome events stream of the partition
+-- KEYS[7] this 10-second bucket's counts of the partition (Keys.rate_bucket)
+-- ARGV[1] consumer group
+-- ARGV[2] now, Unix ms
+-- ARGV[3] how long a delivered record is kept, ms (0: no records)
+-- ARGV[4] most delivered records the partition keeps
+-- ARGV[5] most events the partition's stream keeps (0: no events)
+-- ARGV[6..] per entry, five values: stream, entry id, counter field, message id, record
+--
+-- Only an entry this call acknowledged (XACK returns 1) is counted, recorded and
+-- published: one that another owner acknowledged already (redelivered after a crash) is
+-- not counted twice. The streams are the partition's (same hash slot as KEYS).
+-- Returns the number of entries acknowledged.
+
+-- #include _retain
+-- #include _outcome
+
+local into = {counts = KEYS[3], records = KEYS[4], index = KEYS[5], events = KEYS[6],
+  rate = KEYS[7]}
+local acked = 0
+local now, keep_ms, keep_count = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local events = tonumber(ARGV[5])
+for i = 6, #ARGV, 5 do
+  local stream, entry_id = ARGV[i], ARGV[i + 1]
+  if redis.call('XACK', stream, ARGV[1], entry_id) == 1 then
+    acked = acked + 1
+    outcome(into, 'delivered', ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], now, keep_ms, events)
+  end
+  redis.call('HDEL', KEYS[1], entry_id)
+  redis.call('HDEL', KEYS[2], entry_id)
+end
+
+finish_outcomes(into, acked, now, keep_ms, keep_count)
+return acked
