@@ -59,6 +59,7 @@ class Acknowledger:
             counter_field(OutcomeState.DELIVERED, message.priority, message.tenant),
             message.id,
             self._record(envelope, provider_message_id) if self._with_record else b"",
+            message.batch or "",
         )
         self._count += 1
         self._idle.clear()
@@ -116,7 +117,8 @@ class Acknowledger:
                     keys.attempts(partition),
                     *keys.outcome_keys(partition, OutcomeState.DELIVERED, now_ms),
                 )
-                await self._script(keys=script_keys, args=(*head, *entries), client=pipe)
+                prefix = keys.batch_counts_prefix(partition)
+                await self._script(keys=script_keys, args=(*head, prefix, *entries), client=pipe)
             await pipe.execute()
 
     def _requeue(self, acks: defaultdict[int, list[bytes | str]], count: int) -> None:

@@ -88,6 +88,8 @@ class DeadLetters:
                 self._keep_ms,
                 self._keep_count,
                 self._events,
+                keys.batch_counts_prefix(partition),
+                (message.batch if message is not None else None) or "",
             ),
         )
         return reply is not None

@@ -1,5 +1,6 @@
-"""``relayq message show ID`` and ``relayq events [--follow]``: where one message is, and
-what happens to messages as it happens (read-only)."""
+"""``relayq message show ID``, ``relayq events [--follow]``, ``relayq send --file`` and
+``relayq batch show ID``: where one message is, what happens to messages as it happens,
+and bulk sends with their progress."""
 
 from __future__ import annotations
 
@@ -26,6 +27,22 @@ def _cmd_events(args: argparse.Namespace) -> int:
         follow=args.follow,
         limit=args.limit,
         as_json=args.json,
+    )
+
+
+def _cmd_send(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from relayq.ops.batch_view import send_file
+
+    return send_file(settings_from_args(args), Path(args.file), as_json=args.json)
+
+
+def _cmd_batch_show(args: argparse.Namespace) -> int:
+    from relayq.ops.batch_view import follow_batch
+
+    return follow_batch(
+        settings_from_args(args), args.batch_id, follow=args.follow, as_json=args.json
     )
 
 
@@ -64,3 +81,28 @@ def add_message_commands(sub: Any) -> None:
     events.add_argument("--json", action="store_true", help="one JSON document per line")
     add_redis_options(events)
     events.set_defaults(handler=_cmd_events)
+    _add_batch_commands(sub)
+
+
+def _add_batch_commands(sub: Any) -> None:
+    send = sub.add_parser("send", help="send every message of a JSONL file as one batch")
+    send.add_argument(
+        "--file",
+        required=True,
+        help="one JSON object per line: tenant, conversation, recipient, payload and any "
+        "other send() field",
+    )
+    send.add_argument("--json", action="store_true", help="one JSON summary")
+    add_redis_options(send)
+    send.set_defaults(handler=_cmd_send)
+
+    batch = sub.add_parser("batch", help="a batch's progress (send_many, relayq send)")
+    actions = batch.add_subparsers(dest="action", required=True)
+    show = actions.add_parser(
+        "show", help="total / delivered / failed / pending and the estimated finish"
+    )
+    show.add_argument("batch_id", help="the id send_many or relayq send gave")
+    show.add_argument("--follow", "-f", action="store_true", help="until it is done")
+    show.add_argument("--json", action="store_true", help="JSON (a line per read with --follow)")
+    add_redis_options(show)
+    show.set_defaults(handler=_cmd_batch_show)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -16,14 +17,21 @@ from relayq.producers.event_reader import block_ms as _block_ms
 from relayq.producers.event_reader import read_events
 from relayq.producers.producer_base import BATCH_SIZE, ProducerBase
 from relayq.producers.schedule_book import ScheduleBook
-from relayq.producers.send_batch import PendingCommand, finish_batch, record_replies
-from relayq.producers.send_request import SendRequest, SendResult, prepare
+from relayq.producers.send_batch import (
+    PendingCommand,
+    finish_batch,
+    record_batch,
+    record_replies,
+)
+from relayq.producers.send_request import BatchResults, SendRequest, SendResult, prepare
 from relayq.producers.send_span import SendSpan
+from relayq.streams.batch import check_batch_id, new_batch_id
 from relayq.streams.deliverer import Deliverer
 from relayq.streams.errors import RedisUnavailableError
 from relayq.streams.namespace_shape import check_namespace
 from relayq.streams.outcome_events import OutcomeEvent
 from relayq.streams.redis_client import (
+    REDIS_UNAVAILABLE,
     create_client,
     redis_address,
     redis_errors,
@@ -194,18 +202,32 @@ class Producer(ProducerBase):
             reply = await self._scripts.enqueue(keys=command.keys, args=command.args)
         return parse_reply(reply)[0]
 
-    async def send_many(self, requests: Iterable[SendRequest]) -> list[SendResult]:
+    async def send_many(
+        self, requests: Iterable[SendRequest], *, batch_id: str | None = None
+    ) -> BatchResults:
         """Enqueue a batch (with direct send on, deliver each in turn); one result per
-        request, in order. A bad item fails alone."""
+        request, in order, and the batch's id (``.batch_id``: follow its progress with
+        ``relayq batch show ID``). A bad item fails alone. ``batch_id``: add to the batch
+        an earlier call made (a large send in chunks); by default a new batch."""
+        batch_id = new_batch_id() if batch_id is None else check_batch_id(batch_id)
         if self.direct:
             assert self.fallback is not None
-            return await send_direct_many(self.fallback, requests, self.settings)
-        results, pending = self._prepare_batch(requests)
+            direct = await send_direct_many(self.fallback, requests, self.settings)
+            return BatchResults(direct, batch_id)
+        created_ms = time.time_ns() // 1_000_000
+        results, pending = self._prepare_batch(requests, batch_id)
         with self._redis_errors():
             await self._ensure_checked()
             for start in range(0, len(pending), BATCH_SIZE):
                 await self._execute_batch(pending[start : start + BATCH_SIZE], results)
-        return finish_batch(results)
+        finished = finish_batch(results)
+        try:
+            async with self._redis().pipeline(transaction=False) as pipe:
+                record_batch(pipe, self.keys.batch(batch_id), created_ms, finished, pending)
+                await pipe.execute()
+        except REDIS_UNAVAILABLE as exc:
+            self._batch_written(batch_id, exc)
+        return BatchResults(finished, batch_id)
 
     async def _execute_batch(
         self, batch: list[PendingCommand], results: list[SendResult | None]

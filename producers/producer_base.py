@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import structlog
+
 from relayq.producers.direct_send import deliverer_from_settings
 from relayq.producers.enqueue_command import EnqueueOptions
 from relayq.producers.send_batch import PendingCommand, prepare_batch
@@ -19,6 +21,8 @@ from relayq.streams.settings import Settings
 from relayq.streams.telemetry import tracing_enabled
 
 __all__ = ("BATCH_SIZE", "ProducerBase")
+
+_log = structlog.get_logger(__name__)
 
 BATCH_SIZE = 1000
 """Commands per pipelined round trip of ``send_many``."""
@@ -47,7 +51,7 @@ class ProducerBase:
         return request_from(fields)
 
     def _prepare_batch(
-        self, requests: Iterable[SendRequest]
+        self, requests: Iterable[SendRequest], batch_id: str
     ) -> tuple[list[SendResult | None], list[PendingCommand]]:
         return prepare_batch(
             requests,
@@ -55,4 +59,11 @@ class ProducerBase:
             keys=self.keys,
             options=self._enqueue_options,
             trace=tracing_enabled(),
+            batch=batch_id,
         )
+
+    def _batch_written(self, batch_id: str, error: Exception | None) -> None:
+        """Log a batch record Redis did not take: its messages are queued all the same
+        (their results say so), only ``batch show`` lacks the totals."""
+        if error is not None:
+            _log.warning("batch_record_failed", batch_id=batch_id, error=str(error))

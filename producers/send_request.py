@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from relayq.streams.errors import ValidationError
@@ -20,7 +20,14 @@ from relayq.streams.validation import (
     metadata_dict,
 )
 
-__all__ = ("PreparedMessage", "SendRequest", "SendResult", "prepare", "request_from")
+__all__ = (
+    "BatchResults",
+    "PreparedMessage",
+    "SendRequest",
+    "SendResult",
+    "prepare",
+    "request_from",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +92,15 @@ class SendResult:
         return self.error is None
 
 
+class BatchResults(list[SendResult]):
+    """``send_many``'s results, one per request in order, and the id of the batch they
+    form (``relayq batch show ID``; ``streams.batch``)."""
+
+    def __init__(self, results: Iterable[SendResult], batch_id: str) -> None:
+        super().__init__(results)
+        self.batch_id = batch_id
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class PreparedMessage:
     message: Message
@@ -118,7 +134,9 @@ def _level(priority: object, settings: Settings) -> str:
     return levels.default if priority is None else levels.resolve(priority)
 
 
-def prepare(request: SendRequest, settings: Settings, *, trace: bool) -> PreparedMessage:
+def prepare(
+    request: SendRequest, settings: Settings, *, trace: bool, batch: str | None = None
+) -> PreparedMessage:
     """Validate every field and build the Message; ValidationError names the first bad one.
 
     The identifiers and metadata are checked on the built Message by the same function
@@ -142,5 +160,6 @@ def prepare(request: SendRequest, settings: Settings, *, trace: bool) -> Prepare
         trace=inject_context() if trace else {},
         sender=request.sender,
         max_attempts=request.max_attempts,
+        batch=batch,
     )
     return PreparedMessage(check_message_fields(message), due_ms)

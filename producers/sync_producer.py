@@ -5,6 +5,7 @@ only the calls to Redis and to the deliverer block instead of being awaited."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -24,14 +25,21 @@ from relayq.producers.event_reader import block_ms as _block_ms
 from relayq.producers.event_reader import read_events_sync
 from relayq.producers.producer_base import BATCH_SIZE, ProducerBase
 from relayq.producers.schedule_book import SyncScheduleBook
-from relayq.producers.send_batch import PendingCommand, finish_batch, record_replies
-from relayq.producers.send_request import SendRequest, SendResult, prepare
+from relayq.producers.send_batch import (
+    PendingCommand,
+    finish_batch,
+    record_batch,
+    record_replies,
+)
+from relayq.producers.send_request import BatchResults, SendRequest, SendResult, prepare
 from relayq.producers.send_span import SendSpan
+from relayq.streams.batch import check_batch_id, new_batch_id
 from relayq.streams.deliverer import Deliverer
 from relayq.streams.errors import RedisUnavailableError
 from relayq.streams.namespace_shape import check_namespace_sync
 from relayq.streams.outcome_events import OutcomeEvent
 from relayq.streams.redis_client import (
+    REDIS_UNAVAILABLE,
     create_sync_client,
     redis_address,
     redis_errors,
@@ -184,17 +192,29 @@ class SyncProducer(ProducerBase):
             reply = self._enqueue(keys=command.keys, args=command.args)
         return parse_reply(reply)[0]
 
-    def send_many(self, requests: Iterable[SendRequest]) -> list[SendResult]:
+    def send_many(
+        self, requests: Iterable[SendRequest], *, batch_id: str | None = None
+    ) -> BatchResults:
         """Enqueue a batch (see ``Producer.send_many``)."""
+        batch_id = new_batch_id() if batch_id is None else check_batch_id(batch_id)
         if self._fallback is not None and self.direct:
             fallback = self._fallback
-            return fallback.run(send_direct_many(fallback.deliverer, requests, self.settings))
-        results, pending = self._prepare_batch(requests)
+            direct = send_direct_many(fallback.deliverer, requests, self.settings)
+            return BatchResults(fallback.run(direct), batch_id)
+        created_ms = time.time_ns() // 1_000_000
+        results, pending = self._prepare_batch(requests, batch_id)
         with self._redis_errors():
             self._ensure_checked()
             for start in range(0, len(pending), BATCH_SIZE):
                 self._execute_batch(pending[start : start + BATCH_SIZE], results)
-        return finish_batch(results)
+        finished = finish_batch(results)
+        try:
+            with self._redis().pipeline(transaction=False) as pipe:
+                record_batch(pipe, self.keys.batch(batch_id), created_ms, finished, pending)
+                pipe.execute()
+        except REDIS_UNAVAILABLE as exc:
+            self._batch_written(batch_id, exc)
+        return BatchResults(finished, batch_id)
 
     def _execute_batch(self, batch: list[PendingCommand], results: list[SendResult | None]) -> None:
         calls = plan_calls(batch)

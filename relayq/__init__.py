@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from relayq.ops.controls import Controls, Limits
     from relayq.producers.async_producer import Producer
     from relayq.producers.send_fields import SendFields
-    from relayq.producers.send_request import SendRequest, SendResult
+    from relayq.producers.send_request import BatchResults, SendRequest, SendResult
     from relayq.producers.sync_producer import SyncProducer
     from relayq.streams.deliverer import Deliverer, DeliveryResult, check_send_allowed
     from relayq.streams.errors import (
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from relayq.streams.settings import Settings
 
 __all__ = (
+    "BatchResults",
     "ConfigurationError",
     "Controls",
     "DeadLetterKind",
@@ -85,6 +86,7 @@ __all__ = (
 )
 
 _EXPORTS: dict[str, str] = {
+    "BatchResults": "relayq.producers.send_request",
     "ConfigurationError": "relayq.streams.errors",
     "Controls": "relayq.ops.controls",
     "DeadLetterKind": "relayq.consumers.dead_letters",

@@ -311,8 +311,15 @@ class Keys:
         return f"{self.namespace}:api_keys"
 
     def batch(self, batch_id: str) -> str:
-        """One ``send_many`` batch: its total and per-outcome counts."""
+        """One ``send_many`` batch's record (``streams.batch``)."""
         return f"{self.namespace}:batch:{batch_id}"
+
+    def batch_counts_prefix(self, partition: int) -> str:
+        """+ a batch id: that batch's delivered / dead-lettered counts in the partition."""
+        return f"{self._tag(partition)}:batch:"
+
+    def batch_counts(self, partition: int, batch_id: str) -> str:
+        return self.batch_counts_prefix(partition) + batch_id
 
     def rate_bucket(self, partition: int, bucket: int) -> str:
         """Messages finished in one 10-second bucket (``ms // RATE_BUCKET_MS``), by counter

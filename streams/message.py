@@ -58,6 +58,9 @@ class Message(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
     """Delivery attempts before the dead-letter stream, for this message alone; None means
     the worker's ``max_attempts`` setting."""
+    batch: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | None = None
+    """The ``send_many`` call it came in (``streams.batch``): workers count its outcome
+    there."""
 
     def payload_json(self) -> Any:
         """The payload decoded from JSON."""

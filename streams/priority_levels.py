@@ -36,6 +36,7 @@ _INTEGER = re.compile(r"-?[0-9]{1,7}")
 RESERVED_LEVEL_NAMES = frozenset(
     (
         "attempts",
+        "batch",
         "counts",
         "dedup",
         "delayed",

@@ -143,8 +143,9 @@ def _assert_each_message_is_found_in_its_state(
         assert status["record"]["tenant"] == tenant
         assert status["record"]["conversation"] == f"{tenant}-{len(sent[tenant]) - 1}"
     assert shown["B"]["record"]["attempts"] == 1 and shown["B"]["record"]["worker"]
-    # Killed a moment ago: its heartbeat has not run out yet.
-    assert shown["C"]["worker_alive"] is True and shown["C"]["record"]["worker"]
+    # Held by the worker killed with SIGKILL (whether its heartbeat ran out yet depends
+    # on timing): a different worker from the one that delivered B's.
+    assert shown["C"]["record"]["worker"]
     assert shown["C"]["record"]["worker"] != shown["B"]["record"]["worker"]
     assert shown["D"]["record"]["dlq_id"] and shown["D"]["record"]["kind"] == "permanent"
     assert shown["E"]["record"]["due_ms"] > shown["E"]["record"]["created_ms"] + 3_500_000

@@ -14,7 +14,9 @@
 -- ARGV[3] how long a delivered record is kept, ms (0: no records)
 -- ARGV[4] most delivered records the partition keeps
 -- ARGV[5] most events the partition's stream keeps (0: no events)
--- ARGV[6..] per entry, five values: stream, entry id, counter field, message id, record
+-- ARGV[6] the partition's batch-count key prefix (+ batch id = the batch's counts here)
+-- ARGV[7..] per entry, six values: stream, entry id, counter field, message id, record,
+--           batch id ("" = none)
 --
 -- Only an entry this call acknowledged (XACK returns 1) is counted, recorded and
 -- published: one that another owner acknowledged already (redelivered after a crash) is
@@ -25,15 +27,16 @@
 -- #include _outcome
 
 local into = {counts = KEYS[3], records = KEYS[4], index = KEYS[5], events = KEYS[6],
-  rate = KEYS[7]}
+  rate = KEYS[7], batch = ARGV[6]}
 local acked = 0
 local now, keep_ms, keep_count = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local events = tonumber(ARGV[5])
-for i = 6, #ARGV, 5 do
+for i = 7, #ARGV, 6 do
   local stream, entry_id = ARGV[i], ARGV[i + 1]
   if redis.call('XACK', stream, ARGV[1], entry_id) == 1 then
     acked = acked + 1
-    outcome(into, 'delivered', ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], now, keep_ms, events)
+    outcome(into, 'delivered', ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], now, keep_ms, events,
+      ARGV[i + 5])
   end
   redis.call('HDEL', KEYS[1], entry_id)
   redis.call('HDEL', KEYS[2], entry_id)

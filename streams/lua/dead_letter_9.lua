@@ -22,6 +22,8 @@
 -- ARGV[11] how long a dead-lettered record is kept, ms (0: no records)
 -- ARGV[12] most dead-lettered records the partition keeps
 -- ARGV[13] most events the partition's stream keeps (0: no events)
+-- ARGV[14] the partition's batch-count key prefix (+ batch id = the batch's counts here)
+-- ARGV[15] the message's batch id ("" = none)
 --
 -- The DLQ entry holds error, kind, attempts, origin_stream, origin_id, failed_ms, consumer,
 -- then every field of the original entry prefixed with "entry:" (so "entry:m" for a message).
@@ -62,7 +64,8 @@ if ARGV[9] ~= '' then
   record = cjson.encode(decoded)
 end
 local into = {counts = KEYS[5], records = KEYS[6], index = KEYS[7], events = KEYS[8],
-  rate = KEYS[9]}
-outcome(into, 'dead_lettered', ARGV[8], ARGV[9], record, now, keep_ms, tonumber(ARGV[13]))
+  rate = KEYS[9], batch = ARGV[14]}
+outcome(into, 'dead_lettered', ARGV[8], ARGV[9], record, now, keep_ms, tonumber(ARGV[13]),
+  ARGV[15])
 finish_outcomes(into, ARGV[8] ~= '' and 1 or 0, now, keep_ms, tonumber(ARGV[12]))
 return dlq_id
