@@ -1,4 +1,5 @@
-"""The relayq of the commit before the fair layout, for paired before/after measurements.
+"""The relayq of a commit before a change, for paired before/after measurements: the fair
+layout (:data:`BASELINE_COMMIT`) and issue 14's outcome work (:data:`BEFORE_OUTCOMES_COMMIT`).
 
 ``git archive`` extracts that commit's package folders (not its ``bench``) into the run's
 work folder; a child process started with :func:`baseline_env` imports ``relayq`` from
@@ -18,10 +19,20 @@ from pathlib import Path
 
 from bench.processes import REPO_ROOT
 
-__all__ = ("BASELINE_COMMIT", "BaselineError", "baseline_env", "extract_baseline", "relayq_file")
+__all__ = (
+    "BASELINE_COMMIT",
+    "BEFORE_OUTCOMES_COMMIT",
+    "BaselineError",
+    "baseline_env",
+    "extract_baseline",
+    "relayq_file",
+)
 
 BASELINE_COMMIT = "d0b228235f0703211e733af6f37457e9fb2d2c19"
 """The last commit before the fair layout (every message straight into its level's stream)."""
+BEFORE_OUTCOMES_COMMIT = "f52b5bccfc4934b427298cd6f45d4e6436eb9cc6"
+"""The last commit before issue 14's hot-path work (durable counters, outcome records and
+events written with the acknowledgement)."""
 _PATHS = ("relayq", "streams", "producers", "consumers", "ops")
 """The package: ``relayq/`` and the folders its subpackages link to."""
 

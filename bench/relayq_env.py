@@ -7,6 +7,7 @@ limits, not the machinery. The flow-control scenario sets its own (high) limits.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from relayq.streams.settings import Settings
@@ -39,7 +40,10 @@ def relayq_env(url: str, **overrides: str) -> dict[str, str]:
 
 
 def relayq_settings(url: str, env: Mapping[str, str] | None = None) -> Settings:
-    """Settings as a process started with :func:`relayq_env` (and ``env``) would read them."""
+    """Settings as a process started with :func:`relayq_env` (and ``env``) would read them:
+    this process's own ``RELAYQ_*`` variables too (a child started with a scenario's
+    settings, as its workers are), then ``env``."""
     variables = relayq_env(url)
+    variables.update({k: v for k, v in os.environ.items() if k.startswith("RELAYQ_")})
     variables.update(env or {})
     return Settings.from_env(variables)

@@ -21,6 +21,7 @@ from bench.scenarios import (
     flow_control,
     latency,
     memory,
+    outcomes,
     redis_calls,
     send,
 )
@@ -196,6 +197,28 @@ def _fair_layout(results: Sequence[ScenarioResult]) -> list[Target]:
     ]  # fmt: skip
 
 
+def _outcome_work(results: Sequence[ScenarioResult]) -> list[Target]:
+    """Issue 14: counters, records and events on the hot path, all on, against before."""
+    total = _number(results, "outcomes", outcomes.TOTAL_SHARE, "cost")
+    parts = [
+        (name, _number(results, "outcomes", row, "cost"))
+        for name, row in (("counters", outcomes.COUNTERS_SHARE),
+                          ("records", outcomes.RECORDS_SHARE),
+                          ("events", outcomes.EVENTS_SHARE))
+    ]  # fmt: skip
+    shares = ", ".join(f"{name} {n.value:.0%}" for name, n in parts if n.ok)
+    return [
+        _target("issue 14's outcome work, all on, vs before (no-op delivery)", "cost < 15%",
+                [total], lambda t: (f"{t:.0%} slower ({shares})", t < 0.15)),
+    ]  # fmt: skip
+
+
 def evaluate(results: Sequence[ScenarioResult]) -> list[Target]:
     """Every target; ``met`` is None for those this run did not measure (the text says why)."""
-    return [*_delivery(results), *_producer(results), *_others(results), *_fair_layout(results)]
+    return [
+        *_delivery(results),
+        *_producer(results),
+        *_others(results),
+        *_fair_layout(results),
+        *_outcome_work(results),
+    ]

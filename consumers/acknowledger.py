@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from relayq.consumers.envelope import Envelope
 from relayq.streams.keys import GROUP, Keys
-from relayq.streams.outcome import OutcomeState, counter_field, message_record
+from relayq.streams.outcome import OutcomeState, counter_field, delivered_record
 from relayq.streams.redis_client import REDIS_UNAVAILABLE
 from relayq.streams.scripts import Scripts
 from relayq.streams.settings import Settings
@@ -30,6 +30,7 @@ __all__ = ("Acknowledger",)
 _log = structlog.get_logger(__name__)
 _RETRY_PAUSE = 0.2
 _DRAIN_TIMEOUT = 5.0
+_FIELD_CACHE = 100_000
 
 
 class Acknowledger:
@@ -45,6 +46,7 @@ class Acknowledger:
         self._events = settings.events_keep
         self._with_record = bool(self._keep_ms or self._events)
         self._acks: defaultdict[int, list[bytes | str]] = defaultdict(list)
+        self._fields: dict[tuple[str, str], str] = {}
         self._count = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -52,29 +54,39 @@ class Acknowledger:
 
     def ack(self, envelope: Envelope, provider_message_id: str | None = None) -> None:
         message = envelope.message
-        entry = self._acks[envelope.state.partition]
-        entry += (
+        partition = envelope.state.partition
+        record = b""
+        if self._with_record:
+            record = delivered_record(
+                message,
+                partition,
+                envelope.entry_id,
+                self._worker,
+                envelope.failed_attempts + 1,
+                provider_message_id,
+                time.time_ns() // 1_000_000,
+            )
+        self._acks[partition] += (
             envelope.stream,
             envelope.entry_id,
-            counter_field(OutcomeState.DELIVERED, message.priority, message.tenant),
+            self._counter_field(message.priority, message.tenant),
             message.id,
-            self._record(envelope, provider_message_id) if self._with_record else b"",
+            record,
             message.batch or "",
         )
         self._count += 1
         self._idle.clear()
         self._wake.set()
 
-    def _record(self, envelope: Envelope, provider_message_id: str | None) -> bytes:
-        return message_record(
-            envelope.message,
-            OutcomeState.DELIVERED,
-            partition=envelope.state.partition,
-            entry_id=envelope.entry_id,
-            worker=self._worker,
-            attempts=envelope.failed_attempts + 1,
-            provider_message_id=provider_message_id,
-        )
+    def _counter_field(self, priority: str, tenant: str) -> str:
+        """The counter field of (level, tenant), made once per pair (bounded cache)."""
+        key = (priority, tenant)
+        field = self._fields.get(key)
+        if field is None:
+            if len(self._fields) >= _FIELD_CACHE:
+                self._fields.clear()
+            field = self._fields[key] = counter_field(OutcomeState.DELIVERED, priority, tenant)
+        return field
 
     async def run(self) -> None:
         """Flush whenever there is something to flush; runs until cancelled."""

@@ -13,9 +13,7 @@ pending entry, including the read-ahead a worker held and never started, so a fe
 hand-overs would dead-letter messages that were never tried.
 
 Marks are batched: the attempts that start in one event-loop turn share one pipelined
-script call per partition, and each waits for it, so no request leaves unmarked. The same
-call writes each message's outcome record as in flight (which worker, since when), when
-``Settings.outcome_records`` is on.
+script call per partition, and each waits for it, so no request leaves unmarked.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ from redis.asyncio import Redis
 
 from relayq.consumers.envelope import Envelope
 from relayq.streams.keys import Keys
-from relayq.streams.outcome import OutcomeState, message_record
 from relayq.streams.scripts import Scripts
 
 __all__ = ("StallMarks", "stall_count")
@@ -43,15 +40,11 @@ def stall_count(mark: bytes | None) -> int:
 
 
 class StallMarks:
-    def __init__(
-        self, client: Redis, scripts: Scripts, keys: Keys, *, worker: str, records: bool
-    ) -> None:
+    def __init__(self, client: Redis, scripts: Scripts, keys: Keys) -> None:
         self._client = client
         self._script = scripts.mark_started
         self._keys = keys
-        self._worker = worker
-        self._records = records
-        self._batch: defaultdict[int, list[bytes | str]] | None = None
+        self._batch: defaultdict[int, list[bytes]] | None = None
         self._written: asyncio.Future[None] | None = None
         self._writing: set[asyncio.Task[None]] = set()
 
@@ -61,22 +54,8 @@ class StallMarks:
             loop = asyncio.get_running_loop()
             self._batch, self._written = defaultdict(list), loop.create_future()
             loop.call_soon(self._write_batch)
-        self._batch[envelope.state.partition] += (
-            envelope.entry_id,
-            envelope.message.id,
-            self._in_flight_record(envelope) if self._records else b"",
-        )
+        self._batch[envelope.state.partition].append(envelope.entry_id)
         await self._written
-
-    def _in_flight_record(self, envelope: Envelope) -> bytes:
-        return message_record(
-            envelope.message,
-            OutcomeState.IN_FLIGHT,
-            partition=envelope.state.partition,
-            entry_id=envelope.entry_id,
-            worker=self._worker,
-            attempts=envelope.failed_attempts,
-        )
 
     async def unmark(self, envelope: Envelope) -> None:
         """The attempt ended without reaching the provider, or without an outcome to record."""
@@ -93,11 +72,11 @@ class StallMarks:
         task.add_done_callback(self._writing.discard)
         task.add_done_callback(lambda done: _settle(written, done))
 
-    async def _write(self, batch: dict[int, list[bytes | str]]) -> None:
+    async def _write(self, batch: dict[int, list[bytes]]) -> None:
         keys, sha = self._keys, self._script.sha
         async with self._client.pipeline(transaction=False) as pipe:
-            for partition, args in batch.items():
-                pipe.evalsha(sha, 2, keys.stalls(partition), keys.outcomes(partition), *args)
+            for partition, ids in batch.items():
+                pipe.evalsha(sha, 1, keys.stalls(partition), *ids)
             replies = await pipe.execute(raise_on_error=False)
         missing = [
             partition
@@ -110,8 +89,7 @@ class StallMarks:
             ):
                 raise reply
         for partition in missing:  # Redis restarted or flushed its scripts: load, once
-            script_keys = (keys.stalls(partition), keys.outcomes(partition))
-            await self._script(keys=script_keys, args=batch[partition])
+            await self._script(keys=(keys.stalls(partition),), args=batch[partition])
 
 
 def _settle(written: asyncio.Future[None], done: asyncio.Task[None]) -> None:

@@ -108,9 +108,7 @@ class Worker:
             metrics=self.metrics,
             watchdog=self.watchdog,
             attempt_records=AttemptRecords(client, keys, settings, self.worker_id),
-            stall_marks=StallMarks(
-                client, scripts, keys, worker=self.worker_id, records=settings.outcome_records
-            ),
+            stall_marks=StallMarks(client, scripts, keys),
         )
         self.scheduler = ConversationScheduler(
             runner,

@@ -2,11 +2,16 @@
 
 Every message has a record from the moment it is accepted (``Settings.outcome_records``),
 in its partition's ``{ns:P}:outcomes`` hash, overwritten as it moves: accepted or delayed
-(by the producer's enqueue script), in flight (when a worker marks the attempt started),
-retrying (a failed or throttled attempt), delivered or dead-lettered (in the script that
-finishes it). A message id does not say its partition, so the lookup asks every
-partition's hash in one pipelined round trip: ``partitions`` HGETs, O(1) each — never a
-scan of a stream or a list, whatever the backlog.
+(by the producer's enqueue script), retrying (a failed or throttled attempt), delivered or
+dead-lettered (in the script that finishes it). A message id does not say its partition,
+so the lookup asks every partition's hash in one pipelined round trip: ``partitions``
+HGETs, O(1) each — never a scan of a stream or a list, whatever the backlog.
+
+In flight is not written per attempt (every message would pay a write): a record that says
+accepted (or delayed or retrying and due) is looked up in its stream's pending entries —
+one XPENDING and one XRANGE per pending entry of that one stream, bounded by what workers
+hold (their read-ahead), not by the backlog. Found there, the message is in flight: the
+consumer holding it is the worker, and its idle time says since when.
 
 Finished records are kept for ``keep_delivered`` / ``keep_dead_lettered`` (time and count);
 after that, and for messages sent with records off, the id is not found.
@@ -16,18 +21,25 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import msgspec
+import redis.exceptions
 from redis.asyncio import Redis
 
+from relayq.streams.codec import PoisonEntryError, decode_entry
 from relayq.streams.errors import ValidationError
-from relayq.streams.keys import Keys
+from relayq.streams.keys import GROUP, Keys
 from relayq.streams.message_id import message_id_time_ms
 from relayq.streams.outcome import OutcomeRecord, OutcomeState, decode_record
+from relayq.streams.stream_groups import as_text
 
 __all__ = ("MessageStatus", "check_message_id", "find_message")
 
 _MESSAGE_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+_PENDING_BOUND = 100_000
+"""Most pending entries of one stream looked through (workers hold at most their
+read-ahead per partition)."""
 
 
 class MessageStatus(msgspec.Struct, kw_only=True):
@@ -79,10 +91,71 @@ async def _status(
     status = MessageStatus(
         message_id=message_id, state=record.state, partition=partition, record=record
     )
+    if _may_be_pending(record, time.time_ns() // 1_000_000):
+        holder = await _pending_holder(client, keys, partition, record.priority, message_id)
+        if holder is not None:
+            record = holder.record_of(record)
+            status.state, status.record = record.state, record
     if record.state == OutcomeState.IN_FLIGHT and record.worker:
         status.worker_alive = await _worker_alive(client, keys, record.worker)
     status.detail = _detail(status, time.time_ns() // 1_000_000)
     return status
+
+
+def _may_be_pending(record: OutcomeRecord, now_ms: int) -> bool:
+    """Whether a worker may hold the message now: read, not finished, no backoff running."""
+    if record.state == OutcomeState.ACCEPTED:
+        return True
+    if record.state == OutcomeState.DELAYED:
+        return (record.due_ms or 0) <= now_ms
+    return record.state == OutcomeState.RETRYING and (record.next_attempt_ms or 0) <= now_ms
+
+
+class _Holder(msgspec.Struct, frozen=True):
+    entry_id: str
+    consumer: str
+    idle_ms: int
+    deliveries: int
+
+    def record_of(self, record: OutcomeRecord) -> OutcomeRecord:
+        return msgspec.structs.replace(
+            record,
+            state=OutcomeState.IN_FLIGHT.value,
+            at_ms=time.time_ns() // 1_000_000 - self.idle_ms,
+            entry_id=self.entry_id,
+            worker=self.consumer,
+        )
+
+
+async def _pending_holder(
+    client: Redis, keys: Keys, partition: int, priority: str, message_id: str
+) -> _Holder | None:
+    """The pending entry of ``message_id`` in its level's stream, if a worker holds it."""
+    stream = keys.stream(partition, priority)
+    try:
+        pending: Any = await client.xpending_range(stream, GROUP, "-", "+", _PENDING_BOUND)
+    except redis.exceptions.ResponseError:
+        return None  # no stream or no group yet: nothing is pending
+    async with client.pipeline(transaction=False) as pipe:
+        for entry in pending:
+            pipe.xrange(stream, min=entry["message_id"], max=entry["message_id"])
+        found = await pipe.execute()
+    for entry, entries in zip(pending, found, strict=True):
+        if entries and _message_id_of(entries[0][1]) == message_id:
+            return _Holder(
+                entry_id=as_text(entry["message_id"]),
+                consumer=as_text(entry["consumer"]),
+                idle_ms=int(entry["time_since_delivered"]),
+                deliveries=int(entry["times_delivered"]),
+            )
+    return None
+
+
+def _message_id_of(fields: Any) -> str | None:
+    try:
+        return decode_entry(fields).id
+    except PoisonEntryError:
+        return None
 
 
 async def _worker_alive(client: Redis, keys: Keys, worker: str) -> bool:
@@ -105,7 +178,7 @@ def _detail(status: MessageStatus, now_ms: int) -> str:
         return "was delayed; due now, waiting for its turn"
     if state == OutcomeState.IN_FLIGHT:
         owner = "live" if status.worker_alive else "gone: the next owner will send it again"
-        return f"being sent by {record.worker} (worker {owner}), attempt {record.attempts + 1}"
+        return f"read by {record.worker} (worker {owner}): in its memory or being sent"
     if state == OutcomeState.RETRYING:
         wait = max(0, (record.next_attempt_ms or now_ms) - now_ms) / 1000
         return f"attempt failed ({record.kind}: {record.error}); next attempt in {wait:.1f}s"

@@ -39,6 +39,7 @@ ORDER: tuple[str, ...] = (
     "deliver",
     "flow_control",
     "before_after",
+    "outcomes",
     "fairness",
     "fairness_spread",
     "redis_calls",

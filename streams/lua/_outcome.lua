@@ -9,8 +9,9 @@
 -- outcome(into, state, field, message_id, record, now_ms, keep_ms, events, batch)
 --   counts one finished message under its counter field (in the totals and in the rate
 --   bucket) and in its batch's counts (if batch ~= "": a new batch key expires after
---   BATCH_KEEP_MS), keeps its record (if keep_ms > 0) and publishes its event (if
---   events > 0: the stream is capped near that many entries). A field of "" (an entry
+--   BATCH_KEEP_MS), keeps its record (if keep_ms > 0; else deletes the record it had
+--   while unfinished) and publishes its event (if events > 0: the stream is capped near
+--   that many entries). A field of "" (an entry
 --   holding no readable message) counts, keeps and publishes nothing.
 -- finish_outcomes(into, finished, now_ms, keep_ms, keep_count)
 --   once per call: the rate bucket's expiry and the records' retention (_retain.lua).
@@ -30,6 +31,8 @@ local function outcome(into, state, field, message_id, record, now_ms, keep_ms, 
   if keep_ms > 0 then
     redis.call('HSET', into.records, message_id, record)
     redis.call('ZADD', into.index, now_ms, message_id)
+  else
+    redis.call('HDEL', into.records, message_id)  -- its accepted or retrying record
   end
   if events > 0 then
     redis.call('XADD', into.events, 'MAXLEN', '~', events, '*',
