@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from relayq.ops.api_command import add_api_command
 from relayq.ops.cli_errors import (
     CommandParser,
     is_operator_problem,
@@ -217,6 +218,7 @@ def _parser() -> argparse.ArgumentParser:
     add_dlq_commands(sub)
     add_repair_commands(sub)
     add_key_commands(sub)
+    add_api_command(sub)
 
     env = sub.add_parser("env", help="the settings in force and where each came from")
     env.set_defaults(handler=_cmd_env)

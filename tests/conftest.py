@@ -13,6 +13,7 @@ from relayq.ops.local_provider import ProviderBehaviour, ProviderThread
 from relayq.streams.keys import Keys
 from relayq.streams.redis_server import RedisServer
 from relayq.streams.settings import Settings
+from tests.api_support import ApiServer, start_api_server
 from tests.support import WorkerPool
 
 ProviderFactory = Callable[..., ProviderThread]
@@ -99,6 +100,18 @@ def make_provider() -> Iterator[ProviderFactory]:
 def provider(make_provider: ProviderFactory) -> ProviderThread:
     """A well-behaved provider: accepts everything at once."""
     return make_provider()
+
+
+@pytest.fixture
+def api_server(settings: Settings, tmp_path: Path) -> Iterator[ApiServer]:
+    """A real ``relayq api`` process on the test's namespace, with an admin key; stopped
+    (by its pid) at teardown, its log printed."""
+    server = start_api_server(settings, tmp_path / "api")
+    try:
+        yield server
+    finally:
+        server.stop()
+        print(f"--- relayq api log:\n{server.log()[-4000:]}")
 
 
 @pytest.fixture

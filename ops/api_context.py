@@ -1,0 +1,44 @@
+"""What every HTTP API request works with: the settings, the namespace's keys, one asyncio
+Redis client and a Producer on it, made when the server starts and closed when it stops."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from redis.asyncio import Redis
+
+from relayq.producers.async_producer import Producer
+from relayq.streams.keys import Keys
+from relayq.streams.redis_client import create_client
+from relayq.streams.settings import Settings
+
+__all__ = ("ApiContext", "ApiRequest", "context_of")
+
+ApiRequest = Request[Any, Any, State]
+
+
+@dataclasses.dataclass(slots=True)
+class ApiContext:
+    settings: Settings
+    keys: Keys
+    client: Redis
+    producer: Producer
+
+    @classmethod
+    def open(cls, settings: Settings) -> ApiContext:
+        client = create_client(settings)
+        producer = Producer(settings, client=client)
+        return cls(settings, Keys.from_settings(settings), client, producer)
+
+    async def aclose(self) -> None:
+        await self.producer.aclose()
+        await self.client.aclose()
+
+
+def context_of(request: ApiRequest) -> ApiContext:
+    """The context the server made at start-up (``app.state.relayq``)."""
+    context: ApiContext = request.app.state.relayq
+    return context

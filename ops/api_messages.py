@@ -1,0 +1,97 @@
+"""``POST /v1/messages`` (one, or a batch with per-item results), ``GET
+/v1/messages/{id}`` (where a message is now) and ``GET /v1/batches/{id}`` (a batch's
+progress)."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import msgspec
+from litestar import get, post
+from litestar.exceptions import NotFoundException, ValidationException
+
+from relayq.ops.api_auth import require_change
+from relayq.ops.api_context import ApiContext, ApiRequest, context_of
+from relayq.ops.api_keys import ApiPrincipal
+from relayq.ops.api_models import BatchAccepted, ItemResult, MessageIn, SendAccepted, SendBody
+from relayq.ops.batch_progress import BatchProgress, read_batch
+from relayq.ops.message_lookup import MessageStatus, find_message
+from relayq.producers.send_fields import SendFields
+from relayq.producers.send_request import SendResult
+from relayq.streams.batch import check_batch_id
+from relayq.streams.errors import ValidationError
+
+__all__ = ("MESSAGE_ROUTES",)
+
+
+@post("/v1/messages", status_code=202, summary="Send one message, or a batch")
+async def send_messages(
+    request: ApiRequest, data: SendBody, principal: ApiPrincipal
+) -> SendAccepted | BatchAccepted:
+    """One message (its fields at the top level): 202 with its id. A batch
+    (``{"messages": [...]}``): 202 with the batch id and one result per item, in order —
+    an invalid item is refused alone (``error``, ``field``), the rest are queued. A key may
+    send only for its own tenant (403 naming the item otherwise; nothing is written)."""
+    context = context_of(request)
+    if data.messages is not None:
+        return await _send_batch(context, principal, data.messages)
+    single = data.single()
+    if isinstance(single, str):
+        raise ValidationException(f"invalid {single}: required", extra={"field": single})
+    require_change(principal, single.tenant)
+    fields = cast(SendFields, msgspec.structs.asdict(single))
+    return SendAccepted(id=await context.producer.send(**fields))
+
+
+async def _send_batch(
+    context: ApiContext, principal: ApiPrincipal, messages: list[MessageIn]
+) -> BatchAccepted:
+    for message in messages:
+        require_change(principal, message.tenant)  # 403 before anything is written
+    sent = await context.producer.send_many(message.request() for message in messages)
+    results = [_item(index, result) for index, result in enumerate(sent)]
+    refused = sum(1 for result in sent if not result.ok)
+    return BatchAccepted(
+        batch_id=sent.batch_id,
+        accepted=len(sent) - refused,
+        refused=refused,
+        results=results,
+    )
+
+
+def _item(index: int, result: SendResult) -> ItemResult:
+    if result.ok:
+        return ItemResult(index=index, id=result.message_id, duplicate=result.duplicate)
+    field = result.error.field if isinstance(result.error, ValidationError) else None
+    return ItemResult(index=index, error=str(result.error), field=field)
+
+
+@get("/v1/messages/{message_id:str}", summary="Where a message is now")
+async def show_message(
+    request: ApiRequest, message_id: str, principal: ApiPrincipal
+) -> MessageStatus:
+    """The message's last known state (``relayq message show``): accepted, delayed, in
+    flight, retrying, delivered or dead-lettered. 404 for an unknown id, and for another
+    tenant's message."""
+    context = context_of(request)
+    status = await find_message(context.client, context.keys, message_id)
+    if status is None or not principal.may_read(status.record.tenant):
+        raise NotFoundException(f"no message {message_id}")
+    return status
+
+
+@get("/v1/batches/{batch_id:str}", summary="A batch's progress")
+async def show_batch(request: ApiRequest, batch_id: str, principal: ApiPrincipal) -> BatchProgress:
+    """Total / delivered / failed / pending and the estimated finish (``relayq batch
+    show``). 404 for an unknown batch, and for one holding another tenant's messages."""
+    context = context_of(request)
+    check_batch_id(batch_id)
+    progress = await read_batch(
+        context.client, context.keys, batch_id, global_rate=context.settings.global_rate
+    )
+    if progress is None or not all(principal.may_read(t) for t in progress.tenants):
+        raise NotFoundException(f"no batch {batch_id}")
+    return progress
+
+
+MESSAGE_ROUTES = [send_messages, show_message, show_batch]
