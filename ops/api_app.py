@@ -25,16 +25,18 @@ from litestar.openapi import OpenAPIConfig
 
 from relayq.ops.api_auth import principal_of
 from relayq.ops.api_context import ApiContext
+from relayq.ops.api_controls import CONTROL_ROUTES
 from relayq.ops.api_docs import PlainDocsPlugin
 from relayq.ops.api_messages import MESSAGE_ROUTES
 from relayq.ops.api_models import Problem
+from relayq.ops.api_repairs import REPAIR_ROUTES
 from relayq.ops.api_stats import STATS_ROUTES
 from relayq.streams.errors import RedisUnavailableError, RelayqError, ValidationError
 from relayq.streams.settings import Settings
 
 __all__ = ("ROUTE_GROUPS", "create_app")
 
-ROUTE_GROUPS: list[list[Any]] = [MESSAGE_ROUTES, STATS_ROUTES]
+ROUTE_GROUPS: list[list[Any]] = [MESSAGE_ROUTES, STATS_ROUTES, REPAIR_ROUTES, CONTROL_ROUTES]
 """Every module's routes; a module of routes adds its list here."""
 
 _FIELD_IN_MESSAGE = re.compile(r"`\$\.([A-Za-z_][\w.\[\]]*)`")

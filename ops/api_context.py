@@ -10,9 +10,10 @@ from litestar import Request
 from litestar.datastructures import State
 from redis.asyncio import Redis
 
+from relayq.ops.controls import Controls
 from relayq.producers.async_producer import Producer
 from relayq.streams.keys import Keys
-from relayq.streams.redis_client import create_client
+from relayq.streams.redis_client import create_client, create_sync_client
 from relayq.streams.settings import Settings
 
 __all__ = ("ApiContext", "ApiRequest", "context_of")
@@ -26,16 +27,21 @@ class ApiContext:
     keys: Keys
     client: Redis
     producer: Producer
+    controls: Controls
+    """Pauses and limits (a blocking client: call them through ``asyncio.to_thread``)."""
 
     @classmethod
     def open(cls, settings: Settings) -> ApiContext:
         client = create_client(settings)
         producer = Producer(settings, client=client)
-        return cls(settings, Keys.from_settings(settings), client, producer)
+        keys = Keys.from_settings(settings)
+        controls = Controls(create_sync_client(settings), keys)
+        return cls(settings, keys, client, producer, controls)
 
     async def aclose(self) -> None:
         await self.producer.aclose()
         await self.client.aclose()
+        self.controls.close()
 
 
 def context_of(request: ApiRequest) -> ApiContext:

@@ -4,17 +4,19 @@ progress)."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Annotated, cast
 
 import msgspec
 from litestar import get, post
 from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import Parameter
 
-from relayq.ops.api_auth import require_change
+from relayq.ops.api_auth import require_change, tenant_scope
 from relayq.ops.api_context import ApiContext, ApiRequest, context_of
 from relayq.ops.api_keys import ApiPrincipal
 from relayq.ops.api_models import BatchAccepted, ItemResult, MessageIn, SendAccepted, SendBody
 from relayq.ops.batch_progress import BatchProgress, read_batch
+from relayq.ops.message_listing import MessagePage, list_messages
 from relayq.ops.message_lookup import MessageStatus, find_message
 from relayq.producers.send_fields import SendFields
 from relayq.producers.send_request import SendResult
@@ -22,6 +24,8 @@ from relayq.streams.batch import check_batch_id
 from relayq.streams.errors import ValidationError
 
 __all__ = ("MESSAGE_ROUTES",)
+
+_MAX_PAGE = 1000
 
 
 @post("/v1/messages", status_code=202, summary="Send one message, or a batch")
@@ -66,6 +70,27 @@ def _item(index: int, result: SendResult) -> ItemResult:
     return ItemResult(index=index, error=str(result.error), field=field)
 
 
+@get("/v1/messages", summary="Messages by state, a page at a time")
+async def list_by_state(
+    request: ApiRequest,
+    principal: ApiPrincipal,
+    message_state: Annotated[str, Parameter(query="state")],
+    tenant: str | None = None,
+    limit: int = 50,
+    after: str | None = None,
+) -> MessagePage:
+    """``state``: delivered or dead_lettered (kept records, newest first), delayed (soonest
+    first) or in_flight. ``next`` is the cursor of the following page (``after``). A
+    tenant key lists its own tenant's only."""
+    if not 1 <= limit <= _MAX_PAGE:
+        raise ValidationError("limit", f"must be 1 to {_MAX_PAGE}, got {limit}")
+    context = context_of(request)
+    scope = tenant_scope(principal, tenant)
+    return await list_messages(
+        context.client, context.keys, message_state, tenant=scope, limit=limit, after=after
+    )
+
+
 @get("/v1/messages/{message_id:str}", summary="Where a message is now")
 async def show_message(
     request: ApiRequest, message_id: str, principal: ApiPrincipal
@@ -94,4 +119,4 @@ async def show_batch(request: ApiRequest, batch_id: str, principal: ApiPrincipal
     return progress
 
 
-MESSAGE_ROUTES = [send_messages, show_message, show_batch]
+MESSAGE_ROUTES = [send_messages, list_by_state, show_message, show_batch]

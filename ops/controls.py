@@ -84,6 +84,10 @@ class Controls:
         self._client = client
         self._keys = keys
 
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
     def pause(self, *, priority: str | int | None = None, tenant: str | None = None) -> str:
         """Pause the namespace (no arguments), one priority or one tenant; returns the scope."""
         scope = self._scope(priority, tenant)
