@@ -14,6 +14,7 @@ import redis
 from relayq.producers import SyncProducer
 from relayq.streams.keys import Keys
 from relayq.streams.settings import Settings
+from tests.api_support import ApiServer
 from tests.conftest import ProviderFactory
 from tests.support import WorkerPool, dead_letters, delivered_ids, run_cli, wait_until
 
@@ -62,6 +63,7 @@ def test_status_reports_a_known_state_exactly(
     redis_client: redis.Redis,
     make_provider: ProviderFactory,
     workers: WorkerPool,
+    api_server: ApiServer,
 ) -> None:
     settings = settings.replace(backoff_base=600.0, backoff_max=600.0)
     fast = make_provider()
@@ -122,6 +124,30 @@ def test_status_reports_a_known_state_exactly(
     assert {r["dlq_id"] for r in dead} == {d["id"] for d in _dead_letter_ids(redis_client, keys)}
     assert sum(r["state"] == "delivered" for r in records) == 10
     _assert_each_message_is_found_in_its_state(settings, sent)
+    _assert_the_api_reports_the_same(api_server, rows, sent)
+
+
+def _assert_the_api_reports_the_same(
+    api_server: ApiServer, rows: dict[tuple[str, str], dict[str, Any]], sent: dict[str, list[str]]
+) -> None:
+    """``GET /v1/stats`` and ``GET /v1/messages/{id}`` say what the CLI said."""
+    stats = api_server.call("GET", "/v1/stats").json()
+    counted = ("waiting", "in_flight", "retrying", "delayed", "delivered", "dead_lettered")
+    by_row = {(r["priority"], r["tenant"]): r for r in stats["rows"]}
+    assert set(by_row) == set(rows)
+    for key, row in rows.items():
+        assert {c: by_row[key][c] for c in counted} == {c: row[c] for c in counted}, key
+    assert (stats["waiting"], stats["active"], stats["retrying"]) == (37, 5, 1)
+    assert (stats["delayed"], stats["completed"], stats["failed"]) == (3, 10, 2)
+    assert stats["tenantConcurrency"] == {"C": 5}
+    states = {
+        tenant: api_server.call("GET", f"/v1/messages/{ids[-1]}").json()["state"]
+        for tenant, ids in sent.items()
+    }
+    assert states == {
+        "A": "accepted", "B": "delivered", "C": "in_flight",
+        "D": "dead_lettered", "E": "delayed", "R": "retrying",
+    }  # fmt: skip
 
 
 def _assert_each_message_is_found_in_its_state(
