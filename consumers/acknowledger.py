@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections import defaultdict
 
+import msgspec
 import structlog
 from redis.asyncio import Redis
 
@@ -31,6 +32,10 @@ _log = structlog.get_logger(__name__)
 _RETRY_PAUSE = 0.2
 _DRAIN_TIMEOUT = 5.0
 _FIELD_CACHE = 100_000
+_Entry = tuple[str, str, str, str, str, str]
+"""What ``acknowledge_7.lua`` takes per entry: stream, entry id, counter field, message id,
+record, batch id; all strings (Redis's cmsgpack reads no msgpack bin)."""
+_packer = msgspec.msgpack.Encoder()
 
 
 class Acknowledger:
@@ -45,7 +50,7 @@ class Acknowledger:
         self._keep_count = settings.keep_delivered_count
         self._events = settings.events_keep
         self._with_record = bool(self._keep_ms or self._events)
-        self._acks: defaultdict[int, list[bytes | str]] = defaultdict(list)
+        self._acks: defaultdict[int, list[_Entry]] = defaultdict(list)
         self._fields: dict[tuple[str, str], str] = {}
         self._count = 0
         self._wake = asyncio.Event()
@@ -55,7 +60,7 @@ class Acknowledger:
     def ack(self, envelope: Envelope, provider_message_id: str | None = None) -> None:
         message = envelope.message
         partition = envelope.state.partition
-        record = b""
+        record = ""
         if self._with_record:
             record = delivered_record(
                 message,
@@ -65,14 +70,16 @@ class Acknowledger:
                 envelope.failed_attempts + 1,
                 provider_message_id,
                 time.time_ns() // 1_000_000,
+            ).decode()
+        self._acks[partition].append(
+            (
+                envelope.stream,
+                envelope.entry_id.decode(),
+                self._counter_field(message.priority, message.tenant),
+                message.id,
+                record,
+                message.batch or "",
             )
-        self._acks[partition] += (
-            envelope.stream,
-            envelope.entry_id,
-            self._counter_field(message.priority, message.tenant),
-            message.id,
-            record,
-            message.batch or "",
         )
         self._count += 1
         self._idle.clear()
@@ -118,7 +125,7 @@ class Acknowledger:
         if not self._acks:
             self._idle.set()
 
-    async def _send(self, acks: defaultdict[int, list[bytes | str]]) -> None:
+    async def _send(self, acks: defaultdict[int, list[_Entry]]) -> None:
         keys = self._keys
         now_ms = time.time_ns() // 1_000_000
         head = (GROUP, now_ms, self._keep_ms, self._keep_count, self._events)
@@ -130,10 +137,11 @@ class Acknowledger:
                     *keys.outcome_keys(partition, OutcomeState.DELIVERED, now_ms),
                 )
                 prefix = keys.batch_counts_prefix(partition)
-                await self._script(keys=script_keys, args=(*head, prefix, *entries), client=pipe)
+                packed = _packer.encode(entries)
+                await self._script(keys=script_keys, args=(*head, prefix, packed), client=pipe)
             await pipe.execute()
 
-    def _requeue(self, acks: defaultdict[int, list[bytes | str]], count: int) -> None:
+    def _requeue(self, acks: defaultdict[int, list[_Entry]], count: int) -> None:
         for partition, entries in acks.items():
             self._acks[partition][:0] = entries
         self._count += count

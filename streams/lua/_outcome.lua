@@ -7,32 +7,34 @@
 -- into.batch (the partition's batch-count key prefix, Keys.batch_counts_prefix).
 --
 -- outcome(into, state, field, message_id, record, now_ms, keep_ms, events, batch)
---   counts one finished message under its counter field (in the totals and in the rate
---   bucket) and in its batch's counts (if batch ~= "": a new batch key expires after
---   BATCH_KEEP_MS), keeps its record (if keep_ms > 0; else deletes the record it had
---   while unfinished) and publishes its event (if events > 0: the stream is capped near
---   that many entries). A field of "" (an entry
---   holding no readable message) counts, keeps and publishes nothing.
--- finish_outcomes(into, finished, now_ms, keep_ms, keep_count)
---   once per call: the rate bucket's expiry and the records' retention (_retain.lua).
+--   notes one finished message under its counter field (the totals and the rate bucket)
+--   and its batch (if batch ~= ""), its record (kept if keep_ms > 0; else the record it
+--   had while unfinished is deleted), and publishes its event now (if events > 0: the
+--   stream is capped near that many entries). A field of "" (an entry holding no readable
+--   message) counts, keeps and publishes nothing.
+-- finish_outcomes(into, now_ms, keep_ms, keep_count)
+--   once per call: writes what outcome() noted, one command per distinct counter field,
+--   batch and key (not one per message), the rate bucket's expiry, a new batch key's
+--   expiry (BATCH_KEEP_MS), and the records' retention (_retain.lua).
 local BATCH_KEEP_MS = 604800000
+local noted = {fields = {}, batches = {}, records = {}, scores = {}, ids = {}}
+
 local function outcome(into, state, field, message_id, record, now_ms, keep_ms, events, batch)
   if field == '' then
     return
   end
-  redis.call('HINCRBY', into.counts, field, 1)
-  redis.call('HINCRBY', into.rate, field, 1)
+  noted.fields[field] = (noted.fields[field] or 0) + 1
+  noted.state = state
   if batch ~= '' then
-    local key = into.batch .. batch
-    if redis.call('HINCRBY', key, state, 1) == 1 and redis.call('HLEN', key) == 1 then
-      redis.call('PEXPIRE', key, BATCH_KEEP_MS)
-    end
+    noted.batches[batch] = (noted.batches[batch] or 0) + 1
   end
   if keep_ms > 0 then
-    redis.call('HSET', into.records, message_id, record)
-    redis.call('ZADD', into.index, now_ms, message_id)
+    table.insert(noted.records, message_id)
+    table.insert(noted.records, record)
+    table.insert(noted.scores, now_ms)
+    table.insert(noted.scores, message_id)
   else
-    redis.call('HDEL', into.records, message_id)  -- its accepted or retrying record
+    table.insert(noted.ids, message_id)
   end
   if events > 0 then
     redis.call('XADD', into.events, 'MAXLEN', '~', events, '*',
@@ -40,10 +42,31 @@ local function outcome(into, state, field, message_id, record, now_ms, keep_ms, 
   end
 end
 
-local function finish_outcomes(into, finished, now_ms, keep_ms, keep_count)
-  if finished > 0 then
+local function in_chunks(command, key, values, step)
+  for j = 1, #values, step do
+    redis.call(command, key, unpack(values, j, math.min(j + step - 1, #values)))
+  end
+end
+
+local function finish_outcomes(into, now_ms, keep_ms, keep_count)
+  local counted = false
+  for field, n in pairs(noted.fields) do
+    redis.call('HINCRBY', into.counts, field, n)
+    redis.call('HINCRBY', into.rate, field, n)
+    counted = true
+  end
+  if counted then
     redis.call('PEXPIRE', into.rate, 80000)
   end
+  for batch, n in pairs(noted.batches) do
+    local key = into.batch .. batch
+    if redis.call('HINCRBY', key, noted.state, n) == n and redis.call('HLEN', key) == 1 then
+      redis.call('PEXPIRE', key, BATCH_KEEP_MS)
+    end
+  end
+  in_chunks('HSET', into.records, noted.records, 1000)
+  in_chunks('ZADD', into.index, noted.scores, 1000)
+  in_chunks('HDEL', into.records, noted.ids, 1000)  -- their accepted or retrying records
   if keep_ms > 0 then
     retain(into.index, into.records, now_ms, keep_ms, keep_count)
   end

@@ -67,5 +67,5 @@ local into = {counts = KEYS[5], records = KEYS[6], index = KEYS[7], events = KEY
   rate = KEYS[9], batch = ARGV[14]}
 outcome(into, 'dead_lettered', ARGV[8], ARGV[9], record, now, keep_ms, tonumber(ARGV[13]),
   ARGV[15])
-finish_outcomes(into, ARGV[8] ~= '' and 1 or 0, now, keep_ms, tonumber(ARGV[12]))
+finish_outcomes(into, now, keep_ms, tonumber(ARGV[12]))
 return dlq_id
