@@ -14,6 +14,7 @@ import msgspec
 
 from bench.results import ScenarioResult, error_summary
 from bench.scenarios import (
+    api,
     before_after,
     ceilings,
     deliver,
@@ -213,6 +214,20 @@ def _outcome_work(results: Sequence[ScenarioResult]) -> list[Target]:
     ]  # fmt: skip
 
 
+def _api_send(results: Sequence[ScenarioResult]) -> list[Target]:
+    """Issue 14: sending through the HTTP API, against the SDK of the same run."""
+    p99 = _number(results, "api", api.API_ONE, "p99")
+    ratio = _number(results, "api", api.RATIO, "ratio")
+    batches = _number(results, "api", api.API_BATCH, "msgs/s", rate=True)
+    many = _number(results, "api", api.SDK_MANY, "msgs/s", rate=True)
+    return [
+        _target("API send p99 (POST /v1/messages, one message)", "< 5 ms", [p99],
+                lambda p: (f"{p:.2f} ms", p < 5.0)),
+        _target("API batches of 500 vs send_many (same run)", ">= 50%", [ratio, batches, many],
+                lambda r, b, m: (f"{r:.0%} ({b:,.0f} / {m:,.0f} msgs/s)", r >= 0.5)),
+    ]  # fmt: skip
+
+
 def evaluate(results: Sequence[ScenarioResult]) -> list[Target]:
     """Every target; ``met`` is None for those this run did not measure (the text says why)."""
     return [
@@ -221,4 +236,5 @@ def evaluate(results: Sequence[ScenarioResult]) -> list[Target]:
         *_others(results),
         *_fair_layout(results),
         *_outcome_work(results),
+        *_api_send(results),
     ]

@@ -12,7 +12,6 @@ cannot be reached.
 from __future__ import annotations
 
 import importlib.metadata
-import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,7 +27,7 @@ from relayq.ops.api_context import ApiContext
 from relayq.ops.api_controls import CONTROL_ROUTES
 from relayq.ops.api_docs import PlainDocsPlugin
 from relayq.ops.api_messages import MESSAGE_ROUTES
-from relayq.ops.api_models import Problem
+from relayq.ops.api_models import Problem, field_of
 from relayq.ops.api_repairs import REPAIR_ROUTES
 from relayq.ops.api_stats import STATS_ROUTES
 from relayq.streams.errors import RedisUnavailableError, RelayqError, ValidationError
@@ -39,32 +38,22 @@ __all__ = ("ROUTE_GROUPS", "create_app")
 ROUTE_GROUPS: list[list[Any]] = [MESSAGE_ROUTES, STATS_ROUTES, REPAIR_ROUTES, CONTROL_ROUTES]
 """Every module's routes; a module of routes adds its list here."""
 
-_FIELD_IN_MESSAGE = re.compile(r"`\$\.([A-Za-z_][\w.\[\]]*)`")
-
 
 def _problem(status: int, error: str, field: str | None = None) -> Response[Problem]:
     return Response(Problem(error=error, field=field, status=status), status_code=status)
 
 
 def _invalid_body(_request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
-    """Litestar's 400 for a body or parameter it cannot take, as a 422 naming the field."""
+    """Litestar's 400 for a body or parameter it cannot take, as a 422 naming the field
+    (from msgspec's message; Litestar's own key is the handler's parameter name)."""
     extra: Any = exc.extra
-    field = None
-    if isinstance(extra, dict):
-        field = extra.get("field")
-    elif isinstance(extra, list) and extra and isinstance(extra[0], dict):
-        field = extra[0].get("key")
-        message = extra[0].get("message")
-        if message and field is None:
-            found = _FIELD_IN_MESSAGE.search(str(message))
-            field = found.group(1) if found else None
-    if field is None:
-        found = _FIELD_IN_MESSAGE.search(str(exc.detail)) or _FIELD_IN_MESSAGE.search(str(extra))
-        field = found.group(1) if found else None
-    detail = str(exc.detail)
-    if isinstance(extra, list) and extra and isinstance(extra[0], dict):
-        detail = f"{detail}: {extra[0].get('message', '')}".rstrip(": ")
-    return _problem(422, detail, field)
+    first = extra[0] if isinstance(extra, list) and extra and isinstance(extra[0], dict) else {}
+    message = str(first.get("message", ""))
+    detail = f"{exc.detail}: {message}" if message else str(exc.detail)
+    field = extra.get("field") if isinstance(extra, dict) else field_of(message)
+    if field is None and first.get("key") not in (None, "data"):
+        field = first.get("key")  # Litestar names the body field (or the parameter)
+    return _problem(422, detail, field or field_of(str(exc.detail)))
 
 
 def _relayq_error(_request: Request[Any, Any, Any], exc: RelayqError) -> Response[Problem]:

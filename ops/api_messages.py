@@ -4,7 +4,7 @@ progress)."""
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 import msgspec
 from litestar import get, post
@@ -14,7 +14,14 @@ from litestar.params import Parameter
 from relayq.ops.api_auth import require_change, tenant_scope
 from relayq.ops.api_context import ApiContext, ApiRequest, context_of
 from relayq.ops.api_keys import ApiPrincipal
-from relayq.ops.api_models import BatchAccepted, ItemResult, MessageIn, SendAccepted, SendBody
+from relayq.ops.api_models import (
+    BatchAccepted,
+    ItemResult,
+    MessageIn,
+    SendAccepted,
+    SendBody,
+    parse_item,
+)
 from relayq.ops.batch_progress import BatchProgress, read_batch
 from relayq.ops.message_listing import MessagePage, list_messages
 from relayq.ops.message_lookup import MessageStatus, find_message
@@ -48,16 +55,23 @@ async def send_messages(
 
 
 async def _send_batch(
-    context: ApiContext, principal: ApiPrincipal, messages: list[MessageIn]
+    context: ApiContext, principal: ApiPrincipal, items: list[dict[str, Any]]
 ) -> BatchAccepted:
-    for message in messages:
+    parsed = [parse_item(item) for item in items]
+    valid = [(i, m) for i, m in enumerate(parsed) if isinstance(m, MessageIn)]
+    for _, message in valid:
         require_change(principal, message.tenant)  # 403 before anything is written
-    sent = await context.producer.send_many(message.request() for message in messages)
-    results = [_item(index, result) for index, result in enumerate(sent)]
-    refused = sum(1 for result in sent if not result.ok)
+    sent = await context.producer.send_many(message.request() for _, message in valid)
+    results: list[ItemResult] = []
+    for index, item in enumerate(parsed):
+        if not isinstance(item, MessageIn):
+            results.append(ItemResult(index=index, error=f"invalid: {item[0]}", field=item[1]))
+    results += [_item(index, result) for (index, _), result in zip(valid, sent, strict=True)]
+    results.sort(key=lambda result: result.index)
+    refused = sum(1 for result in results if result.error is not None)
     return BatchAccepted(
         batch_id=sent.batch_id,
-        accepted=len(sent) - refused,
+        accepted=len(results) - refused,
         refused=refused,
         results=results,
     )

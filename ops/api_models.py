@@ -3,6 +3,7 @@ them (naming the field of a bad value) and writes the OpenAPI document from them
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import msgspec
@@ -16,6 +17,8 @@ __all__ = (
     "Problem",
     "SendAccepted",
     "SendBody",
+    "field_of",
+    "parse_item",
     "StatsOut",
 )
 
@@ -49,9 +52,10 @@ class SendBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Either one message (its fields at the top level) or a batch: ``{"messages": [...]}``
     (up to 10,000 per request; each item is accepted or refused on its own)."""
 
-    messages: Annotated[list[MessageIn], msgspec.Meta(min_length=1, max_length=10_000)] | None = (
-        None
-    )
+    messages: (
+        Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1, max_length=10_000)] | None
+    ) = None
+    """Each item has MessageIn's fields; one that does not is refused alone."""
     tenant: _Text | None = None
     conversation: _Text | None = None
     recipient: _Text | None = None
@@ -72,6 +76,28 @@ class SendBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             if fields[name] is None or fields[name] is msgspec.UNSET:
                 return name
         return MessageIn(**fields)
+
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+_AT_PATH = re.compile(r"`\$\.([A-Za-z_][\w.\[\]]*)`")
+
+
+def field_of(problem: str) -> str | None:
+    """The field a msgspec validation message is about: ``... - at `$.tenant``` or
+    ``Object contains unknown field `bogus` - at `$.messages[1]```."""
+    unknown = _UNKNOWN_FIELD.search(problem)
+    at = _AT_PATH.search(problem)
+    if unknown:
+        return f"{at.group(1)}.{unknown.group(1)}" if at else unknown.group(1)
+    return at.group(1) if at else None
+
+
+def parse_item(raw: dict[str, Any]) -> MessageIn | tuple[str, str | None]:
+    """One batch item as a MessageIn, or (the problem, the field it names)."""
+    try:
+        return msgspec.convert(raw, MessageIn)
+    except msgspec.ValidationError as exc:
+        return str(exc), field_of(str(exc))
 
 
 class SendAccepted(msgspec.Struct, kw_only=True):

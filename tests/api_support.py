@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 from relayq.streams.settings import Settings
 from tests.support import run_cli, worker_environment
 
-__all__ = ("ApiServer", "free_port", "start_api_server")
+__all__ = ("ApiServer", "free_port", "redis_contents", "start_api_server")
 
 
 def free_port() -> int:
@@ -89,3 +90,21 @@ def start_api_server(settings: Settings, directory: Path) -> ApiServer:
             time.sleep(0.1)
     server.admin_key = server.create_key("--admin", "--name", "test-admin")
     return server
+
+
+def redis_contents(client: redis.Redis) -> bytes:
+    """Every key name and value Redis holds (sorted by key), as one blob: to compare before
+    and after a request that must write nothing, or to search for what must not be stored."""
+    readers: dict[bytes, Any] = {
+        b"string": client.get,
+        b"hash": lambda key: sorted(client.hgetall(key).items()),
+        b"list": lambda key: client.lrange(key, 0, -1),
+        b"set": lambda key: sorted(client.smembers(key)),
+        b"zset": lambda key: client.zrange(key, 0, -1, withscores=True),
+        b"stream": client.xrange,
+    }
+    parts: list[bytes] = []
+    for key in sorted(client.scan_iter(count=1000)):
+        kind: bytes = client.type(key)  # type: ignore[assignment]
+        parts += [key, repr(readers[kind](key)).encode()]
+    return b"\n".join(parts)

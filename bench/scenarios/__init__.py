@@ -35,6 +35,7 @@ class Scenario:
 ORDER: tuple[str, ...] = (
     "ceilings",
     "send",
+    "api",
     "memory",
     "deliver",
     "flow_control",
