@@ -85,7 +85,7 @@ def _cmd_pause(args: argparse.Namespace) -> int:
 def _cmd_paused(args: argparse.Namespace) -> int:
     from relayq.ops.controls_command import run_paused
 
-    return run_paused(_settings(args))
+    return run_paused(_settings(args), args.json)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -108,10 +108,10 @@ def _cmd_schedules(args: argparse.Namespace) -> int:
     return run_schedules(running_redis(_settings(args)), args)
 
 
-def _cmd_env(_args: argparse.Namespace) -> int:
+def _cmd_env(args: argparse.Namespace) -> int:
     from relayq.ops.env_command import run_env
 
-    return run_env()
+    return run_env(as_json=args.json)
 
 
 def _add_redis_options(command: argparse.ArgumentParser) -> None:
@@ -125,6 +125,7 @@ def _add_control_commands(sub: Any) -> None:
         scope.add_argument("--all", action="store_true", help="the whole namespace")
         scope.add_argument("--tenant")
         scope.add_argument("--priority", help="a level's name or number (RELAYQ_PRIORITIES)")
+        cmd.add_argument("--json", action="store_true", help="one JSON document")
         _add_redis_options(cmd)
         cmd.set_defaults(handler=_cmd_pause)
     status = sub.add_parser(
@@ -135,6 +136,7 @@ def _add_control_commands(sub: Any) -> None:
     _add_redis_options(status)
     status.set_defaults(handler=_cmd_status)
     paused = sub.add_parser("paused", help="list what is paused (changes nothing)")
+    paused.add_argument("--json", action="store_true", help="one JSON document")
     _add_redis_options(paused)
     paused.set_defaults(handler=_cmd_paused)
 
@@ -148,19 +150,25 @@ def _add_control_commands(sub: Any) -> None:
     limits.add_argument("--rate", type=float, help="sends per second (0 = off)")
     limits.add_argument("--burst", type=int, help="sends at once before the rate applies")
     limits.add_argument("--clear", action="store_true", help="back to the workers' defaults")
+    limits.add_argument("--json", action="store_true", help="one JSON document")
     _add_redis_options(limits)
     limits.set_defaults(handler=_cmd_limits)
 
 
 def _add_schedule_commands(sub: Any) -> None:
     schedules = sub.add_parser("schedules", help="list, add or remove repeatable messages")
+    schedules.add_argument("--json", action="store_true", help="JSON instead of lines")
     _add_redis_options(schedules)
     actions = schedules.add_subparsers(dest="action")
-    actions.add_parser("list", help="every schedule and its next due time (the default)")
+    listing = actions.add_parser("list", help="every schedule and its next due time (the default)")
     remove = actions.add_parser("remove", help="stop and delete a schedule")
     remove.add_argument("name")
     add = actions.add_parser("add", help="create or replace a schedule")
     add.add_argument("name")
+    for action in (listing, remove, add):  # also after the action; SUPPRESS keeps an earlier one
+        action.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="JSON instead of lines"
+        )
     when = add.add_mutually_exclusive_group(required=True)
     when.add_argument("--every", type=float, help="seconds between firings")
     when.add_argument("--cron", help="five-field cron expression, UTC")
@@ -221,6 +229,7 @@ def _parser() -> argparse.ArgumentParser:
     add_api_command(sub)
 
     env = sub.add_parser("env", help="the settings in force and where each came from")
+    env.add_argument("--json", action="store_true", help="one JSON document")
     env.set_defaults(handler=_cmd_env)
     return parser
 

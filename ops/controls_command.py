@@ -8,8 +8,11 @@ limit in force, each marked ``default`` (this shell's settings) or ``override``.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import msgspec
 
 from relayq.ops.cli_errors import usage_error
 from relayq.ops.controls import Controls, Limits, default_limits
@@ -44,20 +47,29 @@ def run_pause(settings: Settings, args: argparse.Namespace) -> int:
         )
     with _controls(settings) as controls:
         if args.command == "pause":
-            print(f"paused {controls.pause(priority=args.priority, tenant=args.tenant)}")
-        elif controls.resume(priority=args.priority, tenant=args.tenant):
-            print("resumed")
+            changed, scope = True, controls.pause(priority=args.priority, tenant=args.tenant)
+            text = f"paused {scope}"
         else:
-            print("was not paused")
-        print("paused now: " + (", ".join(controls.paused()) or "nothing"))
+            changed = controls.resume(priority=args.priority, tenant=args.tenant)
+            text, scope = ("resumed" if changed else "was not paused"), None
+        paused = controls.paused()
+    if getattr(args, "json", False):
+        print(json.dumps({"action": args.command, "scope": scope, "changed": changed,
+                          "paused": paused}))  # fmt: skip
+    else:
+        print(text)
+        print("paused now: " + (", ".join(paused) or "nothing"))
     return 0
 
 
-def run_paused(settings: Settings) -> int:
+def run_paused(settings: Settings, as_json: bool = False) -> int:
     """List the paused scopes, one a line (read-only)."""
     with _controls(settings) as controls:
         scopes = controls.paused()
-    print("\n".join(scopes) if scopes else "nothing is paused")
+    if as_json:
+        print(json.dumps({"paused": scopes}))
+    else:
+        print("\n".join(scopes) if scopes else "nothing is paused")
     return 0
 
 
@@ -126,5 +138,28 @@ def run_limits(settings: Settings, args: argparse.Namespace) -> int:
         return usage_error("--cap needs --tenant (the cap is per tenant)")
     with _controls(settings) as controls:
         _change(controls, args)
-        _show(controls, args, settings)
+        if getattr(args, "json", False):
+            print(json.dumps(_limits_document(controls, args, settings)))
+        else:
+            _show(controls, args, settings)
     return 0
+
+
+def _limits_document(
+    controls: Controls, args: argparse.Namespace, settings: Settings
+) -> dict[str, object]:
+    """The overrides in force and this shell's defaults, for ``--json``."""
+    defaults = default_limits(settings)
+    if args.tenant is not None:
+        scope, overrides, default = "tenant", controls.tenant_limits(args.tenant), "tenant"
+    elif args.sender is not None:
+        scope, overrides, default = "sender", controls.sender_limits(args.sender), "sender"
+    else:
+        scope, overrides, default = "global", controls.global_limits(), "global"
+    return {
+        "scope": scope,
+        "name": args.tenant or args.sender,
+        "overrides": msgspec.to_builtins(overrides),
+        "defaults": msgspec.to_builtins(defaults[default]),
+        "flow_control": settings.flow_control,
+    }

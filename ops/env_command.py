@@ -9,6 +9,7 @@ typo such as ``RELAYQ_PARTITONS``) is a warning naming the closest known one.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -50,14 +51,21 @@ def _redis_shown(settings: Settings) -> str:
         raise ConfigurationError(f"REDIS_URL is not a Redis URL: {exc}") from None
 
 
-def run_env(environ: Mapping[str, str] | None = None) -> int:
+def run_env(environ: Mapping[str, str] | None = None, *, as_json: bool = False) -> int:
     """Print every setting in force; raises ConfigurationError on a value it cannot use."""
     env = os.environ if environ is None else environ
     for warning in unknown_variables(env):
         print(f"relayq: warning: {warning}", file=sys.stderr)
     settings = Settings.from_env(env)
+    rows = []
     for variable, (field, _parse, doc) in ENVIRONMENT.items():
         source = "environment" if env.get(variable) else "default"
         value = _redis_shown(settings) if field == "redis_url" else getattr(settings, field)
-        print(f"{variable:37} {'unset' if value is None else value}  ({source}; {doc})")
+        rows.append({"variable": variable, "value": value, "source": source, "meaning": doc})
+    if as_json:
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        value = "unset" if row["value"] is None else row["value"]
+        print(f"{row['variable']:37} {value}  ({row['source']}; {row['meaning']})")
     return 0

@@ -9,7 +9,7 @@ import json
 
 from relayq.producers import Producer
 from relayq.streams.errors import ValidationError
-from relayq.streams.schedule import check_cron, check_every
+from relayq.streams.schedule import Schedule, check_cron, check_every
 from relayq.streams.settings import Settings
 
 __all__ = ("check_arguments", "run_schedules")
@@ -31,7 +31,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     async with Producer(settings) as producer:
         if args.action == "remove":
             removed = await producer.unschedule(args.name)
-            print("removed" if removed else f"no schedule named {args.name!r}")
+            if args.json:
+                print(json.dumps({"name": args.name, "removed": removed}))
+            else:
+                print("removed" if removed else f"no schedule named {args.name!r}")
             return 0 if removed else 1
         if args.action == "add":
             await producer.schedule(
@@ -45,7 +48,11 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                 payload=_payload(args.payload),
                 priority=args.priority,
             )
-        for schedule, due_ms in await producer.schedules():
+        found = await producer.schedules()
+        if args.json:
+            print(json.dumps([_document(schedule, due) for schedule, due in found]))
+            return 0
+        for schedule, due_ms in found:
             due = _due_text(due_ms)
             template = schedule.template
             sender = f" from {template.sender}" if template.sender is not None else ""
@@ -54,6 +61,22 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                 f"{template.tenant}/{template.conversation} -> {template.recipient}{sender}"
             )
     return 0
+
+
+def _document(schedule: Schedule, due_ms: int) -> dict[str, object]:
+    template = schedule.template
+    return {
+        "name": schedule.name,
+        "every_ms": schedule.every_ms,
+        "cron": schedule.cron,
+        "next_due_ms": due_ms,
+        "tenant": template.tenant,
+        "conversation": template.conversation,
+        "recipient": template.recipient,
+        "sender": template.sender,
+        "priority": template.priority,
+        "payload": template.payload_json(),
+    }
 
 
 def _due_text(due_ms: int) -> str:
