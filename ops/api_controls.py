@@ -20,9 +20,9 @@ from relayq.ops.api_auth import require_change, require_read
 from relayq.ops.api_context import ApiRequest, context_of
 from relayq.ops.api_keys import ApiPrincipal
 from relayq.ops.controls import Limits
+from relayq.ops.schedules_command import schedule_document
 from relayq.streams.errors import ValidationError
 from relayq.streams.keys import pause_scope
-from relayq.streams.schedule import Schedule
 
 __all__ = ("CONTROL_ROUTES",)
 
@@ -160,23 +160,7 @@ def _apply_limits(controls: Any, data: LimitsIn) -> Limits:
 async def schedules(request: ApiRequest, principal: ApiPrincipal) -> list[dict[str, Any]]:
     _read_all(principal)
     found = await context_of(request).producer.schedules()
-    return [_schedule_view(schedule, due) for schedule, due in found]
-
-
-def _schedule_view(schedule: Schedule, next_due_ms: int | None) -> dict[str, Any]:
-    template = schedule.template
-    return {
-        "name": schedule.name,
-        "every_ms": schedule.every_ms,
-        "cron": schedule.cron,
-        "next_due_ms": next_due_ms,
-        "tenant": template.tenant,
-        "conversation": template.conversation,
-        "recipient": template.recipient,
-        "priority": template.priority,
-        "sender": template.sender,
-        "payload": template.payload_json(),
-    }
+    return [schedule_document(schedule, due) for schedule, due in found]
 
 
 @put("/v1/schedules/{name:str}", summary="Create or replace a schedule")
@@ -187,7 +171,7 @@ async def put_schedule(
     fields = msgspec.structs.asdict(data)
     every, cron = fields.pop("every"), fields.pop("cron")
     schedule = await context_of(request).producer.schedule(name, every=every, cron=cron, **fields)
-    return _schedule_view(schedule, None)
+    return schedule_document(schedule, None)
 
 
 @delete("/v1/schedules/{name:str}", summary="Stop and delete a schedule", status_code=200)

@@ -6,13 +6,14 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+from typing import Any
 
 from relayq.producers import Producer
 from relayq.streams.errors import ValidationError
 from relayq.streams.schedule import Schedule, check_cron, check_every
 from relayq.streams.settings import Settings
 
-__all__ = ("check_arguments", "run_schedules")
+__all__ = ("check_arguments", "run_schedules", "schedule_document")
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -50,7 +51,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             )
         found = await producer.schedules()
         if args.json:
-            print(json.dumps([_document(schedule, due) for schedule, due in found]))
+            print(json.dumps([schedule_document(schedule, due) for schedule, due in found]))
             return 0
         for schedule, due_ms in found:
             due = _due_text(due_ms)
@@ -63,7 +64,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _document(schedule: Schedule, due_ms: int) -> dict[str, object]:
+def schedule_document(schedule: Schedule, due_ms: int | None) -> dict[str, Any]:
+    """A schedule as JSON-ready data (the CLI's --json and the HTTP API)."""
     template = schedule.template
     return {
         "name": schedule.name,
