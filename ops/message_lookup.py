@@ -19,7 +19,6 @@ after that, and for messages sent with records off, the id is not found.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -30,13 +29,13 @@ from redis.asyncio import Redis
 from relayq.streams.codec import PoisonEntryError, decode_entry
 from relayq.streams.errors import ValidationError
 from relayq.streams.keys import GROUP, Keys
-from relayq.streams.message_id import message_id_time_ms
+from relayq.streams.message_id import crockford_pattern, message_id_time_ms
 from relayq.streams.outcome import OutcomeRecord, OutcomeState, decode_record
 from relayq.streams.stream_groups import as_text
 
 __all__ = ("MessageStatus", "check_message_id", "find_message")
 
-_MESSAGE_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+_MESSAGE_ID = crockford_pattern(26)
 _PENDING_BOUND = 100_000
 """Most pending entries of one stream looked through (workers hold at most their
 read-ahead per partition)."""

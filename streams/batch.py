@@ -13,14 +13,13 @@ finishes it (``_outcome.lua``), so progress costs no round trip of its own. Both
 
 from __future__ import annotations
 
-import base64
 import os
-import re
 from collections.abc import Mapping
 
 import msgspec
 
 from relayq.streams.errors import ValidationError
+from relayq.streams.message_id import crockford_base32, crockford_pattern
 
 __all__ = (
     "BATCH_KEEP_MS",
@@ -32,20 +31,17 @@ __all__ = (
 )
 
 TENANT_FIELD = "tenant:"
-_BATCH_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{12}")
+_BATCH_ID = crockford_pattern(12)
 _COUNTS = ("requested", "accepted", "refused", "duplicates")
 
 BATCH_KEEP_MS = 7 * 24 * 3600 * 1000
 """How long a batch's record and counts are kept: a week."""
-_RFC4648 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-_CROCKFORD = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_TO_CROCKFORD = bytes.maketrans(_RFC4648, _CROCKFORD)
 
 
 def new_batch_id() -> str:
     """12 random Crockford base32 characters (60 bits: short, since every message of the
     batch carries it; a collision within a week's batches is vanishingly unlikely)."""
-    return base64.b32encode(os.urandom(10)).translate(_TO_CROCKFORD)[:12].decode()
+    return crockford_base32(os.urandom(10))[:12].decode()
 
 
 def check_batch_id(batch_id: str) -> str:

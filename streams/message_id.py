@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import threading
 import time
 
-__all__ = ("new_message_id", "message_id_time_ms")
+__all__ = ("crockford_base32", "crockford_pattern", "message_id_time_ms", "new_message_id")
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE = {c: i for i, c in enumerate(_ALPHABET)}
@@ -44,14 +45,23 @@ _RFC4648 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _TO_CROCKFORD = bytes.maketrans(_RFC4648, _ALPHABET.encode())
 
 
+def crockford_base32(raw: bytes) -> bytes:
+    """``raw`` in Crockford base32 (RFC 4648 through the C encoder, then translated)."""
+    return base64.b32encode(raw).translate(_TO_CROCKFORD)
+
+
+def crockford_pattern(length: int) -> re.Pattern[str]:
+    """Exactly ``length`` Crockford base32 characters (what ids made here look like)."""
+    return re.compile(f"[{re.escape(_ALPHABET)}]{{{length}}}")
+
+
 def _encode(value: int, length: int) -> str:
     """``value`` in ``length`` Crockford base32 characters (most significant first).
 
     Through the C base32 encoder: ``value`` padded to 5 * 32 bits encodes to 32 characters
     whose last ``length`` are its own (the leading ones stand for the zero padding).
     """
-    digits = base64.b32encode(value.to_bytes(20, "big")).translate(_TO_CROCKFORD)
-    return digits[32 - length :].decode()
+    return crockford_base32(value.to_bytes(20, "big"))[32 - length :].decode()
 
 
 def new_message_id() -> str:
