@@ -23,6 +23,7 @@ from relayq.consumers.envelope import Envelope
 from relayq.streams.keys import GROUP, Keys
 from relayq.streams.outcome import OutcomeState, counter_field, delivered_record
 from relayq.streams.redis_client import REDIS_UNAVAILABLE
+from relayq.streams.script_pipeline import ScriptCall, run_script_calls
 from relayq.streams.scripts import Scripts
 from relayq.streams.settings import Settings
 
@@ -129,17 +130,16 @@ class Acknowledger:
         keys = self._keys
         now_ms = time.time_ns() // 1_000_000
         head = (GROUP, now_ms, self._keep_ms, self._keep_count, self._events)
-        async with self._client.pipeline(transaction=False) as pipe:
-            for partition, entries in acks.items():
-                script_keys = (
-                    keys.stalls(partition),
-                    keys.attempts(partition),
-                    *keys.outcome_keys(partition, OutcomeState.DELIVERED, now_ms),
-                )
-                prefix = keys.batch_counts_prefix(partition)
-                packed = _packer.encode(entries)
-                await self._script(keys=script_keys, args=(*head, prefix, packed), client=pipe)
-            await pipe.execute()
+        calls: list[ScriptCall] = []
+        for partition, entries in acks.items():
+            script_keys = (
+                keys.stalls(partition),
+                keys.attempts(partition),
+                *keys.outcome_keys(partition, OutcomeState.DELIVERED, now_ms),
+            )
+            prefix = keys.batch_counts_prefix(partition)
+            calls.append((self._script, script_keys, (*head, prefix, _packer.encode(entries))))
+        await run_script_calls(self._client, calls)  # the partitions' calls are independent
 
     def _requeue(self, acks: defaultdict[int, list[_Entry]], count: int) -> None:
         for partition, entries in acks.items():

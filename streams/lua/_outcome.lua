@@ -16,6 +16,8 @@
 --   once per call: writes what outcome() noted, one command per distinct counter field,
 --   batch and key (not one per message), the rate bucket's expiry, a new batch key's
 --   expiry (BATCH_KEEP_MS), and the records' retention (_retain.lua).
+-- in_chunks(command, key, values, step)
+--   `command key v1 v2 ...` over `values`, `step` of them per call (unpack's stack limit).
 local BATCH_KEEP_MS = 604800000
 local noted = {fields = {}, batches = {}, records = {}, scores = {}, ids = {}}
 

@@ -32,15 +32,18 @@ local into = {counts = KEYS[3], records = KEYS[4], index = KEYS[5], events = KEY
 local acked = 0
 local now, keep_ms, keep_count = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local events = tonumber(ARGV[5])
+local entry_ids = {}
 for _, entry in ipairs(cmsgpack.unpack(ARGV[7])) do
   local stream, entry_id = entry[1], entry[2]
   if redis.call('XACK', stream, ARGV[1], entry_id) == 1 then
     acked = acked + 1
     outcome(into, 'delivered', entry[3], entry[4], entry[5], now, keep_ms, events, entry[6])
   end
-  redis.call('HDEL', KEYS[1], entry_id)
-  redis.call('HDEL', KEYS[2], entry_id)
+  entry_ids[#entry_ids + 1] = entry_id
 end
+-- Stall marks and attempts records of them all, a command per key (not one per entry).
+in_chunks('HDEL', KEYS[1], entry_ids, 1000)
+in_chunks('HDEL', KEYS[2], entry_ids, 1000)
 
 finish_outcomes(into, now, keep_ms, keep_count)
 return acked
