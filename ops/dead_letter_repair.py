@@ -40,16 +40,13 @@ from relayq.ops.dead_letter_inspection import (
 from relayq.ops.repair_log import RepairEntry, log_repair_async
 from relayq.streams.keys import Keys
 from relayq.streams.message import Message
-from relayq.streams.outcome import OutcomeRecord, OutcomeState, encode_record
+from relayq.streams.outcome import OutcomeState, accepted_record
 from relayq.streams.scripts import script_source
 
 __all__ = ("DeadLetterRepair", "DeleteReport", "Progress", "Refusal", "ReplayReport")
 
 Progress = Callable[[int], None]
 """Called with how many dead letters a repair has handled so far."""
-
-ACCEPTED = "accepted"
-"""The outcome state of a message waiting to be sent (a replayed one)."""
 
 
 class Refusal(msgspec.Struct, frozen=True):
@@ -87,32 +84,27 @@ def _scope_of_ids(refs: Sequence[str]) -> str:
     return f"ids={shown}" + (f" (+{len(refs) - 5} more)" if len(refs) > 5 else "")
 
 
-def _accepted_record(message: Message, partition: int, now_ms: int) -> bytes:
-    return encode_record(
-        OutcomeRecord(
-            state=ACCEPTED,
-            at_ms=now_ms,
-            tenant=message.tenant,
-            conversation=message.conversation,
-            priority=message.priority,
-            partition=partition,
-            created_ms=message.created_ms,
-        )
-    )
-
-
 class DeadLetterRepair:
     """The repairs of one namespace's dead letters, through ``client``."""
 
     def __init__(
-        self, client: AsyncRedis, keys: Keys, *, admission_window: int, actor: str
+        self,
+        client: AsyncRedis,
+        keys: Keys,
+        *,
+        admission_window: int,
+        actor: str,
+        records: bool = True,
     ) -> None:
         """``admission_window``: the unread window of a stream (``Settings.read_count``);
-        ``actor``: who repairs, for the repair log (``cli_actor()``, an API key's name)."""
+        ``actor``: who repairs, for the repair log (``cli_actor()``, an API key's name);
+        ``records``: a replayed message's record becomes "accepted" (``True``, as
+        ``Settings.outcome_records``) or is deleted."""
         self.client = client
         self.keys = keys
         self.admission_window = admission_window
         self.actor = actor
+        self.records = records
         self._replay: AsyncScript = client.register_script(script_source("replay_dead_letters_6"))
 
     # -- replay ---------------------------------------------------------------------------
@@ -204,7 +196,9 @@ class DeadLetterRepair:
         keys = self.keys
         args: list[Any] = [keys.waiting_prefix(partition, level), self.admission_window]
         for letter, message in members:
-            record = _accepted_record(message, partition, now_ms)
+            record = (
+                accepted_record(message, at_ms=now_ms, partition=partition) if self.records else b""
+            )
             args += (letter.dlq_id, message.id, message.tenant, record)
         reply: Any = await self._replay(
             keys=(

@@ -194,7 +194,11 @@ def _with_repair(
     async def session(client: Redis, keys: Keys) -> int:
         with redis_errors(redis_address(client)):
             repair = DeadLetterRepair(
-                client, keys, admission_window=settings.read_count, actor=cli_actor()
+                client,
+                keys,
+                admission_window=settings.read_count,
+                actor=cli_actor(),
+                records=settings.outcome_records,
             )
             return await work(repair)
 

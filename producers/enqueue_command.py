@@ -16,8 +16,7 @@ from typing import Any
 from relayq.producers.send_request import PreparedMessage
 from relayq.streams.codec import encode_message
 from relayq.streams.keys import Keys
-from relayq.streams.message import Message
-from relayq.streams.outcome import OutcomeRecord, OutcomeState, encode_record
+from relayq.streams.outcome import accepted_record
 from relayq.streams.settings import Settings
 
 __all__ = (
@@ -71,21 +70,6 @@ class EnqueueCall:
     many: bool
 
 
-def _accepted_record(message: Message, due_ms: int) -> bytes:
-    """The record a message starts with: small (one per queued message), since its time
-    is in its id and its partition is the hash it is in."""
-    state = OutcomeState.DELAYED if due_ms else OutcomeState.ACCEPTED
-    return encode_record(
-        OutcomeRecord(
-            state=state,
-            tenant=message.tenant,
-            conversation=message.conversation,
-            priority=message.priority,
-            due_ms=due_ms or None,
-        )
-    )
-
-
 def enqueue_command(
     keys: Keys, prepared: PreparedMessage, options: EnqueueOptions
 ) -> EnqueueCommand:
@@ -108,7 +92,7 @@ def enqueue_command(
     )
     window = options.dedup_window_ms if message.dedup_key is not None else 0
     blob = encode_message(message)
-    record = _accepted_record(message, prepared.due_ms) if options.records else b""
+    record = accepted_record(message, due_ms=prepared.due_ms) if options.records else b""
     args = (
         message.id,
         blob,

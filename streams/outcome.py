@@ -22,6 +22,7 @@ __all__ = (
     "FINISHED_STATES",
     "OutcomeRecord",
     "OutcomeState",
+    "accepted_record",
     "counter_field",
     "decode_record",
     "delivered_record",
@@ -100,6 +101,26 @@ def parse_counter_field(field: str) -> tuple[str, str, str]:
     """(state, level, tenant) of a counter field."""
     state, priority, tenant = field.split(":", 2)
     return state, priority, tenant
+
+
+def accepted_record(
+    message: Message, *, due_ms: int = 0, at_ms: int = 0, partition: int = -1
+) -> bytes:
+    """The record a queued message starts with (delayed when ``due_ms``): small, one per
+    queued message. A send leaves out ``at_ms`` and ``partition`` (its time is in its id,
+    its partition is the hash it is in); a replay gives them (when it re-entered)."""
+    return encode_record(
+        OutcomeRecord(
+            state=OutcomeState.DELAYED if due_ms else OutcomeState.ACCEPTED,
+            tenant=message.tenant,
+            conversation=message.conversation,
+            priority=message.priority,
+            due_ms=due_ms or None,
+            at_ms=at_ms,
+            partition=partition,
+            created_ms=message.created_ms if at_ms else 0,
+        )
+    )
 
 
 _DELIVERED = OutcomeState.DELIVERED.value

@@ -166,6 +166,29 @@ def test_replay_from_the_cli_delivers_once_and_a_repeat_changes_nothing(
     assert _repairs(redis_client, keys) == [("dlq.replay", 1), ("dlq.replay", 0)]
 
 
+def test_a_replay_with_outcome_records_off_leaves_no_stale_record(
+    settings: Settings,
+    keys: Keys,
+    redis_client: redis.Redis,
+    make_provider: ProviderFactory,
+    workers: WorkerPool,
+) -> None:
+    """RELAYQ_OUTCOME_RECORDS=0 writes no accepted record; a replay then deletes the
+    dead-lettered one rather than leave it saying "dead_lettered" of a waiting message."""
+    settings = settings.replace(max_attempts=1, outcome_records=False)
+    with SyncProducer(settings) as producer:
+        sent = producer.send(tenant="acme", conversation="c1", recipient="+1555", payload={})
+    failing = make_provider(fail_rate=1.0)
+    assert workers.start(failing.url, burst=True, settings=settings).wait(timeout=60) == 0
+    assert _record(redis_client, keys, sent, "acme", "c1")["state"] == "dead_lettered"
+    shown = _json(settings, "dlq", "show", sent)
+    assert _json(settings, "dlq", "replay", shown["id"])["replayed"] == 1
+    partition = keys.partition_of("acme", "c1")
+    assert redis_client.hget(keys.outcomes(partition), sent) is None
+    waiting = _json(settings, "message", "list", "--state", "waiting")
+    assert [item["message_id"] for item in waiting["items"]] == [sent]
+
+
 def test_a_replayed_message_waits_behind_its_tenants_waiting_messages(
     settings: Settings, keys: Keys, redis_client: redis.Redis
 ) -> None:

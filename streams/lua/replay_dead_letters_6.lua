@@ -12,7 +12,8 @@
 --         in the same hash slot as KEYS)
 -- ARGV[2] admission window (see _admit.lua)
 -- ARGV[3], ARGV[4], ARGV[5], ARGV[6], ... quadruples, one per dead letter: its entry id,
---         the message id, the tenant, the message's outcome record (JSON, state "accepted")
+--         the message id, the tenant, the message's outcome record (JSON, state "accepted";
+--         "" with outcome records off: its dead-lettered record is deleted instead)
 --
 -- The message re-enters as the DLQ entry holds it (field "entry:m": same message id, same
 -- conversation and level); no dedup key is checked. Its attempts start over (they are
@@ -43,7 +44,11 @@ for i = 3, #ARGV, 4 do
     local tenant = ARGV[i + 2]
     admit(KEYS[4], KEYS[5], KEYS[6], ARGV[1] .. tenant, tenant, blob, ARGV[2])
     redis.call('XDEL', KEYS[1], ARGV[i])
-    redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 3])
+    if ARGV[i + 3] == '' then
+      redis.call('HDEL', KEYS[2], ARGV[i + 1])
+    else
+      redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 3])
+    end
     redis.call('ZREM', KEYS[3], ARGV[i + 1])
     results[#results + 1] = 1
   elseif #found == 1 then
