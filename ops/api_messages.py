@@ -23,16 +23,15 @@ from relayq.ops.api_models import (
     parse_item,
 )
 from relayq.ops.batch_progress import BatchProgress, read_batch
-from relayq.ops.message_listing import MessagePage, list_messages
+from relayq.ops.message_listing import list_messages
 from relayq.ops.message_lookup import MessageStatus, find_message
+from relayq.ops.message_page import MessagePage, check_page_size
 from relayq.producers.send_fields import SendFields
 from relayq.producers.send_request import SendResult
 from relayq.streams.batch import check_batch_id
 from relayq.streams.errors import ValidationError
 
 __all__ = ("MESSAGE_ROUTES",)
-
-_MAX_PAGE = 1000
 
 
 @post("/v1/messages", status_code=202, summary="Send one message, or a batch")
@@ -93,11 +92,11 @@ async def list_by_state(
     limit: int = 50,
     after: str | None = None,
 ) -> MessagePage:
-    """``state``: delivered or dead_lettered (kept records, newest first), delayed (soonest
+    """``state``: waiting (accepted, not yet read: partition by partition, each tenant's in
+    send order), delivered or dead_lettered (kept records, newest first), delayed (soonest
     first) or in_flight. ``next`` is the cursor of the following page (``after``). A
     tenant key lists its own tenant's only."""
-    if not 1 <= limit <= _MAX_PAGE:
-        raise ValidationError("limit", f"must be 1 to {_MAX_PAGE}, got {limit}")
+    check_page_size(limit)
     context = context_of(request)
     scope = tenant_scope(principal, tenant)
     return await list_messages(

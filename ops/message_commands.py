@@ -1,6 +1,6 @@
-"""``relayq message show ID``, ``relayq events [--follow]``, ``relayq send --file`` and
-``relayq batch show ID``: where one message is, what happens to messages as it happens,
-and bulk sends with their progress."""
+"""``relayq message show ID`` and ``message list --state S``, ``relayq events [--follow]``,
+``relayq send --file`` and ``relayq batch show ID``: where messages are, what happens to
+them as it happens, and bulk sends with their progress."""
 
 from __future__ import annotations
 
@@ -16,6 +16,19 @@ def _cmd_message_show(args: argparse.Namespace) -> int:
     from relayq.ops.message_view import show_message
 
     return show_message(settings_from_args(args), args.message_id, as_json=args.json)
+
+
+def _cmd_message_list(args: argparse.Namespace) -> int:
+    from relayq.ops.message_list_view import print_message_page
+
+    return print_message_page(
+        settings_from_args(args),
+        args.state,
+        tenant=args.tenant,
+        limit=args.limit,
+        after=args.after,
+        as_json=args.json,
+    )
 
 
 def _cmd_events(args: argparse.Namespace) -> int:
@@ -67,6 +80,7 @@ def add_message_commands(sub: Any) -> None:
     show.add_argument("--json", action="store_true", help="one JSON document")
     add_redis_options(show)
     show.set_defaults(handler=_cmd_message_show)
+    _add_message_list(actions)
 
     events = sub.add_parser(
         "events", help="outcome events: delivered, retrying, throttled, dead-lettered"
@@ -82,6 +96,31 @@ def add_message_commands(sub: Any) -> None:
     add_redis_options(events)
     events.set_defaults(handler=_cmd_events)
     _add_batch_commands(sub)
+
+
+_STATES = ("waiting", "in_flight", "delayed", "delivered", "dead_lettered")
+
+
+def _add_message_list(actions: Any) -> None:
+    listing = actions.add_parser(
+        "list", help="one page of messages in a state (the next page: --after the cursor)"
+    )
+    listing.add_argument("--state", required=True, choices=_STATES, help="which messages")
+    listing.add_argument("--tenant", help="that tenant's only")
+    listing.add_argument("--limit", type=_page_size, default=50, help="at most this many (1-1000)")
+    listing.add_argument("--after", help="the cursor a previous page printed")
+    listing.add_argument("--json", action="store_true", help="the page as one JSON document")
+    add_redis_options(listing)
+    listing.set_defaults(handler=_cmd_message_list)
+
+
+def _page_size(text: str) -> int:
+    from relayq.ops.message_page import MAX_PAGE
+
+    value = _positive(text)
+    if value > MAX_PAGE:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_PAGE}, got {value}")
+    return value
 
 
 def _add_batch_commands(sub: Any) -> None:

@@ -6,49 +6,32 @@ whole set:
   partition bounded by the page size, merged, then one HMGET per partition.
 - ``delayed``: soonest due first, from each partition's delayed set, the same way.
 - ``in_flight``: what workers hold (the group's pending entries), at most ``limit``.
+- ``waiting`` (or ``accepted``): ``ops.waiting_listing``, with its own cursor.
 
 The cursor (``after``) is the last item's ``<ms>:<message id>``; a page may hold fewer
 than ``limit`` items when a tenant filter skips others' (``next`` still advances).
-Waiting messages are not listed one by one (a backlog can be millions): their counts are
-in ``/v1/stats`` and any one is found by id.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from redis.asyncio import Redis
 
+from relayq.ops.message_page import ListedMessage, MessagePage
 from relayq.ops.pending_entries import PendingFilter, read_pending
+from relayq.ops.waiting_listing import list_waiting
 from relayq.streams.codec import PoisonEntryError, decode_entry
 from relayq.streams.errors import ValidationError
 from relayq.streams.keys import Keys
-from relayq.streams.outcome import OutcomeRecord, OutcomeState, decode_record
+from relayq.streams.outcome import OutcomeState, decode_record
 
-__all__ = ("LISTABLE_STATES", "MessagePage", "list_messages")
+__all__ = ("LISTABLE_STATES", "list_messages")
 
-LISTABLE_STATES = ("delivered", "dead_lettered", "delayed", "in_flight")
+LISTABLE_STATES = ("waiting", "delivered", "dead_lettered", "delayed", "in_flight")
+_WAITING = ("waiting", "accepted")
 _SCAN_FACTOR = 4
 """A page looks at up to this many times ``limit`` candidates when filtering by tenant."""
-
-
-class ListedMessage(msgspec.Struct, kw_only=True, omit_defaults=True):
-    message_id: str
-    state: str
-    at_ms: int
-    """When it reached the state (due time for delayed)."""
-    partition: int
-    tenant: str | None = None
-    conversation: str | None = None
-    priority: str | None = None
-    record: OutcomeRecord | None = None
-    worker: str | None = None
-
-
-class MessagePage(msgspec.Struct, kw_only=True):
-    items: list[ListedMessage]
-    next: str | None
 
 
 def _cursor(after: str | None) -> tuple[int, str] | None:
@@ -63,11 +46,11 @@ def _cursor(after: str | None) -> tuple[int, str] | None:
 async def list_messages(
     client: Redis, keys: Keys, state: str, *, tenant: str | None, limit: int, after: str | None
 ) -> MessagePage:
+    if state in _WAITING:
+        return await list_waiting(client, keys, tenant=tenant, limit=limit, after=after)
     if state not in LISTABLE_STATES:
         raise ValidationError(
-            "state",
-            f"{state!r} cannot be listed; one of {', '.join(LISTABLE_STATES)} (waiting "
-            "messages: counts in /v1/stats, one by id at /v1/messages/{id})",
+            "state", f"{state[:40]!r} cannot be listed; one of {', '.join(LISTABLE_STATES)}"
         )
     if state == "in_flight":
         return await _in_flight(client, keys, tenant, limit)

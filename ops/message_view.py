@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import sys
 
 import msgspec
-from rich.console import Console
 from rich.table import Table
 
 from relayq.ops.cli_errors import CommandError
+from relayq.ops.command_output import console
 from relayq.ops.message_lookup import MessageStatus, check_message_id, find_message
 from relayq.ops.running_redis import running_redis
 from relayq.producers.event_reader import read_events_sync
@@ -26,15 +25,10 @@ from relayq.streams.redis_client import (
 )
 from relayq.streams.settings import Settings
 
-__all__ = ("print_events", "show_message")
+__all__ = ("print_events", "show_message", "when")
 
 
-def _console() -> Console:
-    # Piped or captured, rich would wrap at 80 columns.
-    return Console() if sys.stdout.isatty() else Console(width=160)
-
-
-def _when(ms: int | None) -> str:
+def when(ms: int | None) -> str:
     if not ms:
         return "-"
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds")
@@ -82,8 +76,8 @@ def _print_status(status: MessageStatus) -> None:
         "conversation": record.conversation,
         "priority": record.priority,
         "partition": str(status.partition),
-        "created": _when(record.created_ms),
-        "since": _when(record.at_ms),
+        "created": when(record.created_ms),
+        "since": when(record.at_ms),
         "worker": record.worker or "-",
         "attempts": str(record.attempts),
         "provider message id": record.provider_message_id or "-",
@@ -92,7 +86,7 @@ def _print_status(status: MessageStatus) -> None:
     }
     for field, value in rows.items():
         table.add_row(field, value)
-    _console().print(table)
+    console().print(table)
 
 
 def print_events(
@@ -128,7 +122,7 @@ def _print_event(event: OutcomeEvent, as_json: bool) -> None:
     record = event.record
     outcome = record.provider_message_id or record.error or ""
     print(
-        f"{_when(record.at_ms)}  {event.state:<13} {event.message_id}  "
+        f"{when(record.at_ms)}  {event.state:<13} {event.message_id}  "
         f"{record.tenant}/{record.conversation}  {outcome}",
         flush=True,
     )
