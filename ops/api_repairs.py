@@ -3,8 +3,8 @@ and a cursor, show, replay, delete, purge) and ``/v1/pending`` (list, release), 
 same code and guarantees as the CLI's (``ops.dead_letter_repair``, ``ops.pending_*``).
 
 A tenant key sees and repairs only its tenant's dead letters (another tenant's by id:
-404); pending entries and their release are for admin (and read-only: list) keys, since
-their summaries span every tenant. Every repair is logged with the key's name as actor.
+404) and pending entries (without the per-partition and per-consumer summaries, which
+count every tenant's). Every repair is logged with the key's name as actor.
 """
 
 from __future__ import annotations
@@ -27,14 +27,13 @@ from relayq.ops.dead_letter_inspection import (
     resolve_ref,
 )
 from relayq.ops.dead_letter_repair import DeadLetterRepair, DeleteReport, ReplayReport
+from relayq.ops.message_page import check_page_size
 from relayq.ops.pending_entries import PendingFilter, PendingReport, read_pending
 from relayq.ops.pending_release import ReleaseResult, release_pending
 from relayq.ops.repair_log import RepairEntry, log_repair_async
 from relayq.streams.errors import ValidationError
 
 __all__ = ("REPAIR_ROUTES",)
-
-_MAX_PAGE = 1000
 
 
 class DeadLetterPageOut(msgspec.Struct, kw_only=True):
@@ -80,12 +79,12 @@ def _repair(context: ApiContext, principal: ApiPrincipal) -> DeadLetterRepair:
         context.keys,
         admission_window=context.settings.read_count,
         actor=f"api:{principal.name or principal.key_id}",
+        records=context.settings.outcome_records,
     )
 
 
 def _page_limit(limit: int) -> int:
-    if not 1 <= limit <= _MAX_PAGE:
-        raise ValidationError("limit", f"must be 1 to {_MAX_PAGE}, got {limit}")
+    check_page_size(limit)
     return limit
 
 
@@ -203,9 +202,12 @@ async def purge_dead_letters(
     return PurgeOut(deleted=await _repair(context, principal).purge(chosen))
 
 
-def _not_tenant(principal: ApiPrincipal) -> None:
-    if principal.role == "tenant":
-        raise PermissionDeniedException("pending entries span every tenant: an admin key is needed")
+def _own_entries(principal: ApiPrincipal, report: PendingReport) -> PendingReport:
+    """What a tenant key may see of a pending report: its tenant's entries, without the
+    per-partition and per-consumer summaries (they count every tenant's)."""
+    if principal.role != "tenant":
+        return report
+    return msgspec.structs.replace(report, partitions=[], consumers=[])
 
 
 @get("/v1/pending", summary="Entries read by workers and not acknowledged")
@@ -219,27 +221,32 @@ async def list_pending(
     min_deliveries: int = 0,
     limit: int = 100,
 ) -> PendingReport:
-    """Per partition (and its lease), per consumer, and the entries passing the filters."""
-    _not_tenant(principal)
+    """Per partition (and its lease), per consumer, and the entries passing the filters.
+    A tenant key gets its own tenant's entries only, without the summaries."""
     context = context_of(request)
     chosen = PendingFilter(
         partition=partition,
         consumer=consumer,
-        tenant=tenant,
+        tenant=tenant_scope(principal, tenant),
         min_idle_ms=min_idle_ms,
         min_deliveries=min_deliveries,
         limit=_page_limit(limit),
     )
-    return await read_pending(context.client, context.keys, chosen)
+    return _own_entries(principal, await read_pending(context.client, context.keys, chosen))
 
 
 @post("/v1/pending/release", summary="Hand entries back where no worker can be sending")
 async def release(request: ApiRequest, data: ReleaseIn, principal: ApiPrincipal) -> ReleaseResult:
-    """Only entries of partitions whose lease does not exist (see ``relayq pending``)."""
-    if principal.role != "admin":
-        raise PermissionDeniedException("releasing pending entries needs an admin key")
+    """Only entries of partitions whose lease does not exist (see ``relayq pending``); a
+    tenant key releases only its own tenant's, a read-only key none."""
+    tenant = tenant_scope(principal, data.tenant)
+    if tenant is None:
+        if principal.role != "admin":
+            raise PermissionDeniedException("releasing pending entries needs an admin key")
+    else:
+        require_change(principal, tenant)
     context = context_of(request)
-    chosen = PendingFilter(**msgspec.structs.asdict(data))
+    chosen = PendingFilter(**msgspec.structs.asdict(msgspec.structs.replace(data, tenant=tenant)))
     report = await read_pending(context.client, context.keys, chosen)
     released = await release_pending(context.client, context.keys, report.entries)
     entry = RepairEntry(

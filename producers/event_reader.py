@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import redis
 from redis.asyncio import Redis
@@ -30,12 +31,33 @@ def block_ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
-def _streams(keys: Keys) -> dict[str, int]:
-    return {keys.events(partition): partition for partition in range(keys.partitions)}
+class _Reading:
+    """What the async and blocking readers share: the streams, the cursor, each XREAD's
+    arguments and what its reply holds (the readers only do the I/O)."""
 
+    def __init__(self, keys: Keys, after: str | None, follow: bool, block_ms: int) -> None:
+        self.streams = {keys.events(p): p for p in range(keys.partitions)}
+        self.from_now = after is None
+        self.cursor = EventCursor.start(keys.partitions)
+        if after is not None:
+            self.cursor = EventCursor.parse(after, keys.partitions)
+        self.follow, self.block_ms = follow, block_ms
 
-def _positions(streams: dict[str, int], cursor: EventCursor) -> dict[str, str]:
-    return {stream: cursor.positions[partition] for stream, partition in streams.items()}
+    def ask_latest(self, pipe: Any) -> None:
+        """Queue on ``pipe`` the reads of each stream's last event (for ``from_now``)."""
+        for stream in self.streams:
+            pipe.xrevrange(stream, count=1)
+
+    def read_arguments(self) -> dict[str, Any]:
+        positions = {stream: self.cursor.positions[p] for stream, p in self.streams.items()}
+        return {"streams": positions, "count": _COUNT,
+                "block": self.block_ms if self.follow else None}  # fmt: skip
+
+    def take(self, reply: Any) -> tuple[list[OutcomeEvent], bool]:
+        """The events of an XREAD reply (the cursor moves past them), and whether the
+        reader goes on."""
+        events, read = decode_events(reply, self.streams, self.cursor)
+        return events, bool(read) or self.follow
 
 
 async def read_events(
@@ -43,46 +65,28 @@ async def read_events(
 ) -> AsyncIterator[OutcomeEvent]:
     """Events after ``after`` (a cursor, ``START``, or None: from now on), in order per
     partition; with ``follow`` waits for new ones forever, else stops at the end."""
-    streams = _streams(keys)
-    if after is None:
+    reading = _Reading(keys, after, follow, block_ms)
+    if reading.from_now:
         async with client.pipeline(transaction=False) as pipe:
-            for stream in streams:
-                pipe.xrevrange(stream, count=1)
-            cursor = last_positions(await pipe.execute())
-    else:
-        cursor = EventCursor.parse(after, keys.partitions)
-    while True:
-        reply = await client.xread(
-            _positions(streams, cursor),  # type: ignore[arg-type]
-            count=_COUNT,
-            block=block_ms if follow else None,
-        )
-        events, read = decode_events(reply, streams, cursor)
+            reading.ask_latest(pipe)
+            reading.cursor = last_positions(await pipe.execute())
+    going = True
+    while going:
+        events, going = reading.take(await client.xread(**reading.read_arguments()))
         for event in events:
             yield event
-        if not read and not follow:
-            return
 
 
 def read_events_sync(
     client: redis.Redis, keys: Keys, *, after: str | None, follow: bool, block_ms: int
 ) -> Iterator[OutcomeEvent]:
     """``read_events`` for the blocking client."""
-    streams = _streams(keys)
-    if after is None:
+    reading = _Reading(keys, after, follow, block_ms)
+    if reading.from_now:
         with client.pipeline(transaction=False) as pipe:
-            for stream in streams:
-                pipe.xrevrange(stream, count=1)
-            cursor = last_positions(pipe.execute())
-    else:
-        cursor = EventCursor.parse(after, keys.partitions)
-    while True:
-        reply = client.xread(
-            _positions(streams, cursor),  # type: ignore[arg-type]
-            count=_COUNT,
-            block=block_ms if follow else None,
-        )
-        events, read = decode_events(reply, streams, cursor)
+            reading.ask_latest(pipe)
+            reading.cursor = last_positions(pipe.execute())
+    going = True
+    while going:
+        events, going = reading.take(client.xread(**reading.read_arguments()))
         yield from events
-        if not read and not follow:
-            return

@@ -9,12 +9,14 @@ from typing import Any
 
 import redis
 
+from relayq.ops.pending_release import RELEASED_CONSUMER
 from relayq.producers import SyncProducer
 from relayq.streams.keys import Keys
 from relayq.streams.settings import Settings
 from tests.api_support import ApiServer
 from tests.conftest import ProviderFactory
-from tests.support import WorkerPool, run_cli
+from tests.support import WorkerPool, pending_total, run_cli, wait_until
+from tests.test_repair_support import kill_when_leases_expired, send
 
 
 def _send(settings: Settings, tenant: str, count: int) -> list[str]:
@@ -147,4 +149,41 @@ def test_delivered_messages_page_newest_first_without_overlap(
     )
     assert {item["tenant"] for item in own.json()["items"]} == {"acme"}
     waiting = api_server.call("GET", "/v1/messages", params={"state": "waiting"})
-    assert waiting.status_code == 422 and waiting.json()["field"] == "state"
+    assert waiting.status_code == 200 and waiting.json() == {"items": [], "next": None}
+    unknown = api_server.call("GET", "/v1/messages", params={"state": "lost"})
+    assert unknown.status_code == 422 and unknown.json()["field"] == "state"
+
+
+def test_pending_through_the_api_is_scoped_to_a_tenant_keys_tenant(
+    settings: Settings,
+    keys: Keys,
+    redis_client: redis.Redis,
+    make_provider: ProviderFactory,
+    workers: WorkerPool,
+    api_server: ApiServer,
+) -> None:
+    blocking = make_provider(latency=60.0)
+    holder = workers.start(blocking.url)
+    acme, bolt = send(settings, "acme", 3), send(settings, "bolt", 2)
+    wait_until(lambda: blocking.stats()["requests"] == 5, timeout=30, message="5 in flight")
+    acme_key, reader = (
+        api_server.create_key("--tenant", "acme"),
+        api_server.create_key("--read-only"),
+    )
+
+    every = api_server.call("GET", "/v1/pending").json()
+    assert sorted(e["message_id"] for e in every["entries"]) == sorted(acme + bolt)
+    own = api_server.call("GET", "/v1/pending", acme_key).json()
+    assert sorted(e["message_id"] for e in own["entries"]) == sorted(acme)
+    assert own["partitions"] == [] and own["consumers"] == []  # they count bolt's too
+    other = api_server.call("GET", "/v1/pending", acme_key, params={"tenant": "bolt"})
+    assert other.status_code == 403
+
+    kill_when_leases_expired(holder, redis_client, keys)
+    refused = api_server.call("POST", "/v1/pending/release", reader, json={})
+    assert refused.status_code == 403
+    released = api_server.call("POST", "/v1/pending/release", acme_key, json={}).json()
+    assert released["released"] == 3
+    assert pending_total(redis_client, keys, RELEASED_CONSUMER) == 3  # acme's only
+    assert api_server.call("POST", "/v1/pending/release", acme_key,
+                           json={"tenant": "bolt"}).status_code == 403  # fmt: skip
