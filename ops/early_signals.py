@@ -1,6 +1,6 @@
 """Stop signals that arrive before a worker's event loop can handle them.
 
-Importing the worker takes a few hundred milliseconds (redis, httpx, OpenTelemetry). A
+Importing the worker takes a few hundred milliseconds (redis, aiohttp, OpenTelemetry). A
 SIGTERM in that window used to kill the process with the default action (exit -15), so a
 supervisor's quick restart-then-stop looked like a crash. ``catch()`` is called first
 thing for ``relayq worker``; the worker replays what was caught once its own handlers

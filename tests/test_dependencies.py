@@ -1,13 +1,11 @@
 """Every declared run-time dependency is used by the library at run time: imported by its
-sources (streams/, producers/, consumers/, ops/), or named below with the module of a
-dependency that imports it. A package only tests, benchmarks or users need belongs in an
-extra."""
+sources (streams/, producers/, consumers/, ops/). A package only tests, benchmarks or users
+need belongs in an extra."""
 
 from __future__ import annotations
 
 import ast
 import importlib.metadata
-import importlib.util
 import re
 import tomllib
 from pathlib import Path
@@ -16,10 +14,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ("streams", "producers", "consumers", "ops")
-
-USED_THROUGH = {"sniffio": "httpcore._synchronization"}
-"""Declared, never imported by relayq: the module (of another dependency) that imports it
-on relayq's hot path, where its absence costs a failed import each time (see pyproject)."""
 
 
 def _declared() -> list[str]:
@@ -58,11 +52,6 @@ def _modules_of(distribution: str) -> set[str]:
 
 @pytest.mark.parametrize("distribution", _declared())
 def test_a_declared_dependency_is_used_at_run_time(distribution: str) -> None:
-    if distribution in USED_THROUGH:
-        spec = importlib.util.find_spec(USED_THROUGH[distribution])
-        assert spec is not None and spec.origin is not None
-        assert f"import {distribution}" in Path(spec.origin).read_text()
-        return
     used = _imported_by_library() & _modules_of(distribution)
     assert used, (
         f"{distribution} is declared in [project].dependencies but the library never imports "
