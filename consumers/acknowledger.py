@@ -33,9 +33,19 @@ _log = structlog.get_logger(__name__)
 _RETRY_PAUSE = 0.2
 _DRAIN_TIMEOUT = 5.0
 _FIELD_CACHE = 100_000
-_Entry = tuple[str, str, str, str, str, str]
+_GATHER = 0.002
+_GATHER_COUNT = 64
+"""A flush costs Redis a script call per partition (about as much as 10 acknowledgements
+in it): acks gather up to 2 ms, or until 64 wait, so that flushes are not made of one or
+two acks each. An ack 2 ms later only keeps the entry pending that much longer."""
+_Entry = tuple[str, str, str, str, str, str, str]
 """What ``acknowledge_7.lua`` takes per entry: stream, entry id, counter field, message id,
-record, batch id; all strings (Redis's cmsgpack reads no msgpack bin)."""
+record, batch id, "1" if an attempt failed (an attempts record exists); all strings
+(Redis's cmsgpack reads no msgpack bin)."""
+_TRIM_EVERY = 0.1
+"""Seconds between two trimmings of a partition's delivered records (the count and age
+limits): a trimming costs Redis several commands, so not every flush makes one; the
+records kept exceed the count by at most what 0.1 s delivers."""
 _packer = msgspec.msgpack.Encoder()
 
 
@@ -54,6 +64,7 @@ class Acknowledger:
         self._acks: defaultdict[int, list[_Entry]] = defaultdict(list)
         self._fields: dict[tuple[str, str], str] = {}
         self._count = 0
+        self._trimmed: dict[int, float] = {}
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -80,6 +91,7 @@ class Acknowledger:
                 message.id,
                 record,
                 message.batch or "",
+                "1" if envelope.failed_attempts else "",
             )
         )
         self._count += 1
@@ -97,10 +109,13 @@ class Acknowledger:
         return field
 
     async def run(self) -> None:
-        """Flush whenever there is something to flush; runs until cancelled."""
+        """Flush whenever there is something to flush, gathering up to ``_GATHER``
+        seconds first unless ``_GATHER_COUNT`` acks are waiting; runs until cancelled."""
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._count < _GATHER_COUNT:
+                await asyncio.sleep(_GATHER)
             await self.flush()
 
     async def flush(self) -> None:
@@ -129,9 +144,9 @@ class Acknowledger:
     async def _send(self, acks: defaultdict[int, list[_Entry]]) -> None:
         keys = self._keys
         now_ms = time.time_ns() // 1_000_000
-        head = (GROUP, now_ms, self._keep_ms, self._keep_count, self._events)
         calls: list[ScriptCall] = []
         for partition, entries in acks.items():
+            head = (GROUP, now_ms, self._keep_ms, self._trim_now(partition), self._events)
             script_keys = (
                 keys.stalls(partition),
                 keys.attempts(partition),
@@ -140,6 +155,15 @@ class Acknowledger:
             prefix = keys.batch_counts_prefix(partition)
             calls.append((self._script, script_keys, (*head, prefix, _packer.encode(entries))))
         await run_script_calls(self._client, calls)  # the partitions' calls are independent
+
+    def _trim_now(self, partition: int) -> int:
+        """The record count to trim ``partition`` to in this flush; 0 (none) if it was
+        trimmed less than ``_TRIM_EVERY`` ago."""
+        now = time.monotonic()
+        if now - self._trimmed.get(partition, 0.0) < _TRIM_EVERY:
+            return 0
+        self._trimmed[partition] = now
+        return self._keep_count
 
     def _requeue(self, acks: defaultdict[int, list[_Entry]], count: int) -> None:
         for partition, entries in acks.items():

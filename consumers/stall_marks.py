@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
-import redis.exceptions
 from redis.asyncio import Redis
 
 from relayq.consumers.envelope import Envelope
 from relayq.streams.keys import Keys
+from relayq.streams.script_pipeline import run_script_calls
 from relayq.streams.scripts import Scripts
 
 __all__ = ("StallMarks", "stall_count")
@@ -73,23 +73,9 @@ class StallMarks:
         task.add_done_callback(lambda done: _settle(written, done))
 
     async def _write(self, batch: dict[int, list[bytes]]) -> None:
-        keys, sha = self._keys, self._script.sha
-        async with self._client.pipeline(transaction=False) as pipe:
-            for partition, ids in batch.items():
-                pipe.evalsha(sha, 1, keys.stalls(partition), *ids)
-            replies = await pipe.execute(raise_on_error=False)
-        missing = [
-            partition
-            for partition, reply in zip(batch, replies, strict=True)
-            if isinstance(reply, redis.exceptions.NoScriptError)
-        ]
-        for reply in replies:
-            if isinstance(reply, Exception) and not isinstance(
-                reply, redis.exceptions.NoScriptError
-            ):
-                raise reply
-        for partition in missing:  # Redis restarted or flushed its scripts: load, once
-            await self._script(keys=(keys.stalls(partition),), args=batch[partition])
+        script, keys = self._script, self._keys
+        calls = [(script, (keys.stalls(p),), ids) for p, ids in batch.items()]
+        await run_script_calls(self._client, calls)  # one call per partition: independent
 
 
 def _settle(written: asyncio.Future[None], done: asyncio.Task[None]) -> None:

@@ -14,8 +14,9 @@
 --   message) counts, keeps and publishes nothing.
 -- finish_outcomes(into, now_ms, keep_ms, keep_count)
 --   once per call: writes what outcome() noted, one command per distinct counter field,
---   batch and key (not one per message), the rate bucket's expiry, a new batch key's
---   expiry (BATCH_KEEP_MS), and the records' retention (_retain.lua).
+--   batch and key (not one per message), the rate bucket's expiry (when a field of it is
+--   new: its first write is), a new batch key's expiry (BATCH_KEEP_MS), and the records'
+--   retention (_retain.lua; keep_count 0: not in this call).
 -- in_chunks(command, key, values, step)
 --   `command key v1 v2 ...` over `values`, `step` of them per call (unpack's stack limit).
 local BATCH_KEEP_MS = 604800000
@@ -51,13 +52,14 @@ local function in_chunks(command, key, values, step)
 end
 
 local function finish_outcomes(into, now_ms, keep_ms, keep_count)
-  local counted = false
+  local new_bucket_field = false
   for field, n in pairs(noted.fields) do
     redis.call('HINCRBY', into.counts, field, n)
-    redis.call('HINCRBY', into.rate, field, n)
-    counted = true
+    if redis.call('HINCRBY', into.rate, field, n) == n then
+      new_bucket_field = true
+    end
   end
-  if counted then
+  if new_bucket_field then  -- a bucket's first write makes a new field: it gets its expiry
     redis.call('PEXPIRE', into.rate, 80000)
   end
   for batch, n in pairs(noted.batches) do

@@ -12,12 +12,13 @@
 -- ARGV[1] consumer group
 -- ARGV[2] now, Unix ms
 -- ARGV[3] how long a delivered record is kept, ms (0: no records)
--- ARGV[4] most delivered records the partition keeps
+-- ARGV[4] most delivered records the partition keeps (0: no trimming in this call)
 -- ARGV[5] most events the partition's stream keeps (0: no events)
 -- ARGV[6] the partition's batch-count key prefix (+ batch id = the batch's counts here)
 -- ARGV[7] the entries, msgpack: an array of arrays {stream, entry id, counter field,
---         message id, record, batch id ("" = none)}, all strings (one argument instead of
---         six per entry: packing arguments was most of the worker's cost of acking)
+--         message id, record, batch id ("" = none), "1" if an attempt of it failed (its
+--         attempts record is deleted) else ""}, all strings (one argument instead of
+--         seven per entry: packing arguments was most of the worker's cost of acking)
 --
 -- Only an entry this call acknowledged (XACK returns 1) is counted, recorded and
 -- published: one that another owner acknowledged already (redelivered after a crash) is
@@ -32,7 +33,7 @@ local into = {counts = KEYS[3], records = KEYS[4], index = KEYS[5], events = KEY
 local acked = 0
 local now, keep_ms, keep_count = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local events = tonumber(ARGV[5])
-local entry_ids = {}
+local entry_ids, failed_ids = {}, {}
 for _, entry in ipairs(cmsgpack.unpack(ARGV[7])) do
   local stream, entry_id = entry[1], entry[2]
   if redis.call('XACK', stream, ARGV[1], entry_id) == 1 then
@@ -40,10 +41,13 @@ for _, entry in ipairs(cmsgpack.unpack(ARGV[7])) do
     outcome(into, 'delivered', entry[3], entry[4], entry[5], now, keep_ms, events, entry[6])
   end
   entry_ids[#entry_ids + 1] = entry_id
+  if entry[7] == '1' then
+    failed_ids[#failed_ids + 1] = entry_id
+  end
 end
--- Stall marks and attempts records of them all, a command per key (not one per entry).
+-- Stall marks and attempts records, a command per key (not one per entry).
 in_chunks('HDEL', KEYS[1], entry_ids, 1000)
-in_chunks('HDEL', KEYS[2], entry_ids, 1000)
+in_chunks('HDEL', KEYS[2], failed_ids, 1000)
 
 finish_outcomes(into, now, keep_ms, keep_count)
 return acked
