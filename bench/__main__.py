@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=140)
     names = _scenarios(args, parser)
-    if "peers" in names or "profile" in names:
+    if "profile" in names or any(name.startswith("peers") for name in names):
         from bench.deps import ensure_bench_extra
 
         ensure_bench_extra(console)

@@ -29,6 +29,8 @@ class Sizes(msgspec.Struct, frozen=True, kw_only=True):
     peers_n: int
     peer_repeats: int
     """Extra runs of the fastest peer, so the comparison has a median too."""
+    peers_http: int
+    """Messages each peer's HTTP job POSTs to the local provider (as many as relayq's)."""
     fair_backlog: int
     """Tenant A's backlog in the fairness scenario (issue 13: 1,000,000)."""
     fair_watch: int
@@ -53,13 +55,14 @@ _DEFAULT = Sizes(
     backlog=50_000,
     http=3_000,
     http_concurrency=(4, 16, 64),
-    http_seconds=5.0,
+    http_seconds=10.0,
     latency_rates=(500, 2_000, 5_000),
     latency_seconds=5.0,
     seed_scale=100,
     sustained_seconds=5.0,
     peers_n=5_000,
     peer_repeats=2,
+    peers_http=3_000,
     fair_backlog=1_000_000,
     fair_watch=10_000,
     spread_tenants=1_000,
@@ -85,6 +88,7 @@ _QUICK = Sizes(
     sustained_seconds=1.0,
     peers_n=600,
     peer_repeats=0,
+    peers_http=1_000,
     fair_backlog=100_000,
     fair_watch=5_000,
     spread_tenants=1_000,
@@ -110,6 +114,7 @@ _SMOKE = Sizes(
     sustained_seconds=1.0,
     peers_n=200,
     peer_repeats=0,
+    peers_http=200,
     fair_backlog=5_000,
     fair_watch=2_000,
     spread_tenants=100,

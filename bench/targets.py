@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
+from bench.raw_http import CLIENTS
 from bench.results import ScenarioResult, error_summary
 from bench.scenarios import (
     api,
@@ -20,9 +21,11 @@ from bench.scenarios import (
     deliver,
     fairness,
     flow_control,
+    http,
     latency,
     memory,
     outcomes,
+    peers_http,
     redis_calls,
     send,
 )
@@ -30,6 +33,8 @@ from bench.scenarios import (
 __all__ = ("Number", "Target", "evaluate")
 
 _WHY_CHARS = 120
+_HTTP_CONCURRENCY = 64
+"""The concurrency issue 15's HTTP targets are about (the default run's largest)."""
 
 
 class Target(msgspec.Struct, frozen=True):
@@ -89,13 +94,13 @@ def _best(*numbers: Number) -> Number:
     return max(measured, key=lambda n: n.value) if measured else numbers[0]
 
 
-def _fastest_peer(results: Sequence[ScenarioResult]) -> Number:
-    found = _find(results, "peers")
+def _fastest_peer(results: Sequence[ScenarioResult], scenario: str = "peers") -> Number:
+    found = _find(results, scenario)
     row = found.extra.get("fastest") if found else None
     if not isinstance(row, str):
-        why = "peers not run" if found is None else "no peer processed its messages"
+        why = f"{scenario} not run" if found is None else "no peer processed its messages"
         return Number(why=why)
-    return _number(results, "peers", row, "msgs/s", rate=True)
+    return _number(results, scenario, row, "msgs/s", rate=True)
 
 
 def _target(
@@ -228,6 +233,26 @@ def _api_send(results: Sequence[ScenarioResult]) -> list[Target]:
     ]  # fmt: skip
 
 
+def _http_delivery(results: Sequence[ScenarioResult]) -> list[Target]:
+    """Issue 15: relayq's HTTP rate at concurrency 64 against the raw clients (same run)
+    and against the fastest peer on the same HTTP job."""
+    top = _HTTP_CONCURRENCY
+    relayq = _number(results, "http", http.row_name(top), "msgs/s", rate=True)
+    raws = [_number(results, "http", http.raw_row(c, top), "msgs/s", rate=True) for c in CLIENTS]
+    raw, peer = _best(*raws), _fastest_peer(results, "peers_http")
+    ratio, factor = http.TARGET_RATIO, peers_http.TARGET_FACTOR
+
+    def versus(other: Number, r: float, o: float) -> str:
+        return f"{r:,.0f} / {o:,.0f} msgs/s ({other.label}) = {r / o:.2f}x"
+
+    return [
+        _target(f"HTTP, 5 ms provider, c={top}: vs best raw client", f">= {ratio:.0%}",
+                [relayq, raw], lambda r, b: (versus(raw, r, b), r >= ratio * b)),
+        _target(f"HTTP, 5 ms provider, c={top}: vs fastest peer", f">= {factor:g}x",
+                [relayq, peer], lambda r, p: (versus(peer, r, p), r >= factor * p)),
+    ]  # fmt: skip
+
+
 def evaluate(results: Sequence[ScenarioResult]) -> list[Target]:
     """Every target; ``met`` is None for those this run did not measure (the text says why)."""
     return [
@@ -237,4 +262,5 @@ def evaluate(results: Sequence[ScenarioResult]) -> list[Target]:
         *_fair_layout(results),
         *_outcome_work(results),
         *_api_send(results),
+        *_http_delivery(results),
     ]

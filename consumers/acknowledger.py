@@ -33,11 +33,6 @@ _log = structlog.get_logger(__name__)
 _RETRY_PAUSE = 0.2
 _DRAIN_TIMEOUT = 5.0
 _FIELD_CACHE = 100_000
-_GATHER = 0.002
-_GATHER_COUNT = 64
-"""A flush costs Redis a script call per partition (about as much as 10 acknowledgements
-in it): acks gather up to 2 ms, or until 64 wait, so that flushes are not made of one or
-two acks each. An ack 2 ms later only keeps the entry pending that much longer."""
 _Entry = tuple[str, str, str, str, str, str, str]
 """What ``acknowledge_7.lua`` takes per entry: stream, entry id, counter field, message id,
 record, batch id, "1" if an attempt failed (an attempts record exists); all strings
@@ -109,13 +104,12 @@ class Acknowledger:
         return field
 
     async def run(self) -> None:
-        """Flush whenever there is something to flush, gathering up to ``_GATHER``
-        seconds first unless ``_GATHER_COUNT`` acks are waiting; runs until cancelled."""
+        """Flush whenever there is something to flush; runs until cancelled. (Not gathered
+        for a while first: an ack held back widens the window in which a crash makes the
+        next owner send a delivered message again — tests/test_stalls.py saw it.)"""
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if self._count < _GATHER_COUNT:
-                await asyncio.sleep(_GATHER)
             await self.flush()
 
     async def flush(self) -> None:

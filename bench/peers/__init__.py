@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bench.peers.harness import Budget, ConcurrencyMode, PeerResult, PeerSpec
+    from bench.peers.jobs import Job
 
 __all__ = (
     "MODES",
@@ -70,20 +71,27 @@ def run_peer(
     n: int,
     concurrency_mode: ConcurrencyMode = "default",
     budget: Budget | None = None,
+    *,
+    job: Job | None = None,
+    concurrency: int | None = None,
 ) -> PeerResult:
-    """Enqueue ``n`` ~200-byte messages with peer ``name``, drain them with one worker process.
+    """Enqueue ``n`` ~200-byte messages with peer ``name``, drain them with one worker process
+    running ``job`` (the no-op job by default) at ``concurrency`` (where the peer has that
+    setting; else at ``concurrency_mode``'s).
 
     Returns a :class:`PeerResult` (with ``error`` set, not raised, when the peer's library is
     missing or fails to import: its ``version`` then says whether it is installed);
     ``partial`` when the time budget cut the run short.
     """
-    from bench.peers import harness
+    from bench.peers import harness, jobs
 
     try:
         spec = load_spec(name)
     except ImportError as exc:
         return harness.PeerResult(
             peer=name, version=harness.installed_version(name), mode=concurrency_mode,
-            concurrency=0, worker="", n=n, error=f"import failed: {exc}",
+            concurrency=0, worker="", n=n, job=job.kind if job else jobs.NOOP,
+            error=f"import failed: {exc}",
         )  # fmt: skip
-    return harness.run_peer(spec, url, n, concurrency_mode, budget)
+    return harness.run_peer(spec, url, n, concurrency_mode, budget, job=job,
+                            concurrency=concurrency)  # fmt: skip

@@ -1,4 +1,7 @@
-"""Peer: arq: ArqRedis.enqueue_job (no bulk API), one asyncio Worker (max_jobs)."""
+"""Peer: arq: ArqRedis.enqueue_job (no bulk API), one asyncio Worker (max_jobs).
+
+Jobs: ``noop``, and ``http`` POSTing over one aiohttp session per worker (:mod:`bench.peers.jobs`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
 
+from bench.peers import jobs
 from bench.peers.counter import JobCounter
 from bench.peers.harness import (
     Budget,
@@ -20,8 +24,10 @@ from bench.peers.harness import (
     run_peer,
     timed_loop_async,
 )
+from bench.peers.posters import AsyncPoster
 
 COUNTER = JobCounter()
+POSTER = AsyncPoster()
 
 SPEC = PeerSpec(
     name="arq",
@@ -43,7 +49,7 @@ def produce(
         pool = await create_pool(RedisSettings.from_dsn(url))
         try:
             n, seconds = await timed_loop_async(
-                single, deadline, lambda p: pool.enqueue_job("noop", p)
+                single, deadline, lambda p: pool.enqueue_job(jobs.current().kind, p)
             )
         finally:
             await pool.aclose()
@@ -57,9 +63,15 @@ async def noop(ctx: dict[Any, Any], *args: Any, **kwargs: Any) -> None:
     COUNTER.hit()
 
 
+async def http(ctx: dict[Any, Any], payload: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+    """The HTTP job: POST the payload to the local provider."""
+    await POSTER.post(payload)
+    COUNTER.hit()
+
+
 def work(url: str, concurrency: int, _mode: str) -> None:
     worker = Worker(
-        functions=[func(noop, name="noop")],
+        functions=[func(noop, name=jobs.NOOP), func(http, name=jobs.HTTP)],
         redis_settings=RedisSettings.from_dsn(url),
         max_jobs=concurrency,
         handle_signals=True,

@@ -1,4 +1,8 @@
-"""Peer: BullMQ for Python (``bullmq``): Queue.add / Queue.addBulk, one asyncio Worker."""
+"""Peer: BullMQ for Python (``bullmq``): Queue.add / Queue.addBulk, one asyncio Worker.
+
+Jobs: ``noop``, and ``http`` POSTing over one aiohttp session per worker (:mod:`bench.peers.jobs`);
+the worker's one processor runs the job its name says.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from bullmq import Queue, Worker
 
+from bench.peers import jobs
 from bench.peers.counter import JobCounter
 from bench.peers.harness import (
     Budget,
@@ -20,9 +25,11 @@ from bench.peers.harness import (
     run_peer,
     timed_loop_async,
 )
+from bench.peers.posters import AsyncPoster
 
 QUEUE = "bench"
 COUNTER = JobCounter()
+POSTER = AsyncPoster()
 
 SPEC = PeerSpec(
     name="bullmq",
@@ -38,17 +45,19 @@ SPEC = PeerSpec(
 def produce(
     url: str, single: list[dict[str, Any]], bulk: list[dict[str, Any]], deadline: float
 ) -> ProduceReport:
+    name = jobs.current().kind
+
     async def main() -> ProduceReport:
         queue = Queue(QUEUE, {"connection": url})
         try:
             single_n, single_s = await timed_loop_async(
-                single, deadline, lambda p: queue.add("noop", p)
+                single, deadline, lambda p: queue.add(name, p)
             )
             batches = bulk_chunks(bulk)
             done, bulk_s = await timed_loop_async(
                 batches,
                 deadline,
-                lambda chunk: queue.addBulk([{"name": "noop", "data": p} for p in chunk]),
+                lambda chunk: queue.addBulk([{"name": name, "data": p} for p in chunk]),
             )
         finally:
             await queue.close()
@@ -62,7 +71,10 @@ def produce(
     return asyncio.run(main())
 
 
-async def _noop(_job: Any, _token: str) -> None:
+async def _process(job: Any, _token: str) -> None:
+    """The no-op job, or the HTTP job (POST the payload to the local provider)."""
+    if job.name == jobs.HTTP:
+        await POSTER.post(job.data)
     COUNTER.hit()
 
 
@@ -72,7 +84,7 @@ def work(url: str, concurrency: int, _mode: str) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        worker = Worker(QUEUE, _noop, {"connection": url, "concurrency": concurrency})
+        worker = Worker(QUEUE, _process, {"connection": url, "concurrency": concurrency})
         await stop.wait()
         await worker.close()
 

@@ -3,7 +3,8 @@
 Producer: ``task.delay()`` one at a time (Celery has no bulk publish; ``group`` publishes each
 task on its own). Worker: ``celery worker`` with the threads pool, so the work stays in ONE
 process (the default prefork pool forks a child per CPU); concurrency defaults to the CPU count,
-as Celery's does.
+as Celery's does. Tasks: ``noop``, and ``http`` POSTing over one httpx.Client per worker,
+shared by its threads (:mod:`bench.peers.jobs`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from celery import Celery
 
+from bench.peers import jobs
 from bench.peers.counter import JobCounter
 from bench.peers.harness import (
     Budget,
@@ -26,9 +28,11 @@ from bench.peers.harness import (
     run_peer,
     timed_loop,
 )
+from bench.peers.posters import SyncPoster
 
 QUEUE = "bench"
 COUNTER = JobCounter()
+POSTER = SyncPoster()
 
 app = Celery("bench", broker=redis_url())
 app.conf.update(
@@ -42,6 +46,16 @@ app.conf.update(
 @app.task(name="noop")  # type: ignore[untyped-decorator]
 def noop(payload: dict[str, Any]) -> None:
     COUNTER.hit()
+
+
+@app.task(name="http")  # type: ignore[untyped-decorator]
+def http(payload: dict[str, Any]) -> None:
+    """The HTTP job: POST the payload to the local provider."""
+    POSTER.post(payload)
+    COUNTER.hit()
+
+
+TASKS = {jobs.NOOP: noop, jobs.HTTP: http}
 
 
 def _argv(_url: str, concurrency: int, _mode: str) -> list[str]:
@@ -80,7 +94,7 @@ def produce(
 ) -> ProduceReport:
     assert not bulk, "celery has no bulk publish"
     assert url == redis_url()
-    n, seconds = timed_loop(single, deadline, noop.delay)
+    n, seconds = timed_loop(single, deadline, TASKS[jobs.current().kind].delay)
     return ProduceReport(single_n=n, single_s=seconds)
 
 

@@ -2,7 +2,9 @@
 
 Producer: ``actor.send()`` one at a time (Dramatiq has no bulk enqueue; ``group`` sends each
 message on its own). Worker: the ``dramatiq`` CLI with ``--processes 1`` (one worker process
-under Dramatiq's supervisor) and ``--threads`` as the concurrency (default 8).
+under Dramatiq's supervisor) and ``--threads`` as the concurrency (default 8). Actors: ``noop``,
+and ``http`` POSTing over one httpx.Client per worker, shared by its threads
+(:mod:`bench.peers.jobs`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
+from bench.peers import jobs
 from bench.peers.counter import JobCounter
 from bench.peers.harness import (
     Budget,
@@ -25,9 +28,11 @@ from bench.peers.harness import (
     run_peer,
     timed_loop,
 )
+from bench.peers.posters import SyncPoster
 
 QUEUE = "bench"
 COUNTER = JobCounter()
+POSTER = SyncPoster()
 
 broker = RedisBroker(url=redis_url())
 dramatiq.set_broker(broker)
@@ -36,6 +41,16 @@ dramatiq.set_broker(broker)
 @dramatiq.actor(queue_name=QUEUE, max_retries=0)  # type: ignore[untyped-decorator]
 def noop(payload: dict[str, Any]) -> None:
     COUNTER.hit()
+
+
+@dramatiq.actor(queue_name=QUEUE, max_retries=0)  # type: ignore[untyped-decorator]
+def http(payload: dict[str, Any]) -> None:
+    """The HTTP job: POST the payload to the local provider."""
+    POSTER.post(payload)
+    COUNTER.hit()
+
+
+ACTORS = {jobs.NOOP: noop, jobs.HTTP: http}
 
 
 def _argv(_url: str, concurrency: int, _mode: str) -> list[str]:
@@ -69,7 +84,7 @@ def produce(
 ) -> ProduceReport:
     assert not bulk, "dramatiq has no bulk enqueue"
     assert url == redis_url()
-    n, seconds = timed_loop(single, deadline, noop.send)
+    n, seconds = timed_loop(single, deadline, ACTORS[jobs.current().kind].send)
     broker.close()
     return ProduceReport(single_n=n, single_s=seconds)
 

@@ -3,7 +3,9 @@
 Producer: ``broker.publish(..., stream=)`` one at a time, and in bulk through a Redis pipeline
 (``publish(..., pipeline=)``, one round trip per 100). Worker: the ``faststream run`` CLI (one
 process); concurrency is the subscriber's ``max_workers`` (default 1). The consumer group is
-created before the backlog, as an earlier worker start would have.
+created before the backlog, as an earlier worker start would have. The subscriber is the job
+the harness asked for: ``noop``, or ``http`` POSTing over one aiohttp session per worker
+(:mod:`bench.peers.jobs`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import redis.asyncio as aioredis
 from faststream import FastStream
 from faststream.redis import RedisBroker, StreamSub
 
+from bench.peers import jobs
 from bench.peers.counter import JobCounter
 from bench.peers.harness import (
     BULK_BATCH,
@@ -31,21 +34,31 @@ from bench.peers.harness import (
     run_peer,
     timed_loop_async,
 )
+from bench.peers.posters import AsyncPoster
 
 STREAM = "bench"
 GROUP = "bench"
 COUNTER = JobCounter()
+POSTER = AsyncPoster()
 
 broker = RedisBroker(redis_url())
 app = FastStream(broker)
 
 
-@broker.subscriber(  # type: ignore[untyped-decorator]
-    stream=StreamSub(STREAM, group=GROUP, consumer="bench-1"),
-    max_workers=concurrency_from_env(1),
-)
 async def noop(body: dict[str, Any]) -> None:
     COUNTER.hit()
+
+
+async def http(body: dict[str, Any]) -> None:
+    """The HTTP job: POST the message to the local provider."""
+    await POSTER.post(body)
+    COUNTER.hit()
+
+
+broker.subscriber(
+    stream=StreamSub(STREAM, group=GROUP, consumer="bench-1"),
+    max_workers=concurrency_from_env(1),
+)(http if jobs.current().kind == jobs.HTTP else noop)
 
 
 def _argv(_url: str, _concurrency: int, _mode: str) -> list[str]:

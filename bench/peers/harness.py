@@ -7,7 +7,8 @@ For one peer and one concurrency mode, :func:`run_peer`:
    with its normal producer API, the second half with its bulk API (all N one at a time when
    it has none), timing each, within a deadline;
 3. starts ONE worker process of the peer (its own session, so every child is stopped with it)
-   whose no-op job counts itself (:mod:`bench.peers.counter`);
+   whose job counts itself (:mod:`bench.peers.counter`): the no-op job, or the HTTP job that
+   POSTs each message to a local provider (:mod:`bench.peers.jobs`);
 4. polls the count until every enqueued message is processed or the time budget runs out,
    then stops the worker (SIGTERM, then SIGKILL) and reports a :class:`PeerResult`.
 
@@ -40,7 +41,7 @@ import msgspec
 import redis
 
 from bench.payloads import payload
-from bench.peers import counter
+from bench.peers import counter, jobs
 from bench.results import FAILED, MISSING, error_summary
 
 __all__ = (
@@ -113,6 +114,7 @@ class PeerResult(msgspec.Struct, kw_only=True):
     concurrency: int
     worker: str
     n: int
+    job: str = jobs.NOOP
     enqueued: int = 0
     enqueue_rate: float = 0.0
     bulk_enqueue_rate: float | None = None
@@ -200,8 +202,13 @@ class PeerSpec:
     worker_argv: ArgvFn | None = None
     notes: str = ""
     stop_timeout: float = _STOP_TIMEOUT
+    has_concurrency: bool = True
+    """False for a worker that runs one job at a time whatever it is told (rq)."""
 
-    def concurrency(self, mode: str) -> int:
+    def concurrency(self, mode: str, wanted: int | None = None) -> int:
+        """The mode's concurrency, or ``wanted`` where the peer has a concurrency setting."""
+        if wanted is not None and self.has_concurrency:
+            return wanted
         return self.high_concurrency if mode == "high" else self.default_concurrency
 
     def argv(self, url: str, concurrency: int, mode: str) -> list[str]:
@@ -212,11 +219,12 @@ class PeerSpec:
         return installed_version(self.distribution)
 
 
-def _env(url: str, concurrency: int, mode: str) -> dict[str, str]:
+def _env(url: str, concurrency: int, mode: str, job: jobs.Job) -> dict[str, str]:
     env = dict(os.environ)
     env[counter.URL_ENV] = url
-    env["BENCH_CONCURRENCY"] = str(concurrency)
+    env[jobs.CONCURRENCY_ENV] = str(concurrency)
     env["BENCH_MODE"] = mode
+    env.update(job.env())
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
@@ -250,7 +258,7 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = _STOP_TIMEOUT) -> str:
 
 
 def _produce(
-    spec: PeerSpec, url: str, n: int, mode: str, budget: Budget, logdir: Path
+    spec: PeerSpec, url: str, n: int, mode: str, budget: Budget, logdir: Path, job: jobs.Job
 ) -> ProduceReport:
     bulk_n = n // 2 if spec.bulk_api else 0
     deadline = time.time() + budget.produce_s
@@ -273,7 +281,7 @@ def _produce(
             stdout=subprocess.PIPE,
             stderr=err,
             stdin=subprocess.DEVNULL,
-            env=_env(url, 0, mode),
+            env=_env(url, 0, mode, job),
             cwd=REPO_ROOT,
             start_new_session=True,
         )
@@ -298,10 +306,15 @@ def run_peer(
     budget: Budget | None = None,
     *,
     log_dir: Path | None = None,
+    job: jobs.Job | None = None,
+    concurrency: int | None = None,
 ) -> PeerResult:
-    """Enqueue ``n`` messages, drain them with one worker process at ``mode``; see module doc."""
+    """Enqueue ``n`` messages, drain them with one worker process at ``mode`` (or at
+    ``concurrency`` where the peer has that setting) running ``job`` (the no-op job by
+    default); see module doc."""
     budget = budget or default_budget()
-    concurrency = spec.concurrency(mode)
+    job = job or jobs.Job()
+    concurrency = spec.concurrency(mode, concurrency)
     result = PeerResult(
         peer=spec.name,
         version=spec.version(),
@@ -309,6 +322,7 @@ def run_peer(
         concurrency=concurrency,
         worker=spec.worker_desc(concurrency, mode),
         n=n,
+        job=job.kind,
         bulk_api=spec.bulk_api,
     )
     if spec.notes:
@@ -321,7 +335,7 @@ def run_peer(
         logdir.mkdir(parents=True, exist_ok=True)
         client.flushdb()
         try:
-            report = _produce(spec, url, n, mode, budget, logdir)
+            report = _produce(spec, url, n, mode, budget, logdir, job)
         except RuntimeError as exc:
             result.error = str(exc)  # the label, then at most 700 characters of log
             result.wall_s = time.perf_counter() - started
@@ -334,7 +348,7 @@ def run_peer(
         if result.enqueued < n:
             result.partial = True
             result.extra["enqueue_partial"] = True
-        _drain(spec, url, result, budget, client, logdir)
+        _drain(spec, url, result, budget, client, logdir, job)
     result.wall_s = time.perf_counter() - started
     return result
 
@@ -346,6 +360,7 @@ def _drain(
     budget: Budget,
     client: redis.Redis,
     logdir: Path,
+    job: jobs.Job,
 ) -> None:
     """Start the worker, wait for the count (bounded), stop the worker, fill ``result``."""
     log = logdir / "worker.log"
@@ -357,7 +372,7 @@ def _drain(
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=_env(url, result.concurrency, result.mode),
+            env=_env(url, result.concurrency, result.mode, job),
             cwd=REPO_ROOT,
             start_new_session=True,
         )
@@ -458,7 +473,7 @@ def bulk_chunks(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 def concurrency_from_env(default: int = 1) -> int:
     """The concurrency the harness asked for (for worker modules configured at import)."""
-    return int(os.environ.get("BENCH_CONCURRENCY", "0")) or default
+    return int(os.environ.get(jobs.CONCURRENCY_ENV, "0")) or default
 
 
 def redis_url() -> str:

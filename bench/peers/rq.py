@@ -3,7 +3,9 @@
 An RQ worker runs one job at a time and has no concurrency setting. Its default ``Worker``
 forks a work horse per job; the "high" mode here is ``SimpleWorker`` (no fork), the fastest
 one-process configuration RQ offers. Jobs count themselves with one round trip each, on the
-worker's own connection, because a forked horse exits without running exit handlers.
+worker's own connection, because a forked horse exits without running exit handlers. Jobs:
+``noop``, and ``http`` POSTing with an httpx.Client (one per process: per horse in the default
+worker, one for all jobs in SimpleWorker; :mod:`bench.peers.jobs`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import redis
 from rq import Queue
 
+from bench.peers import jobs
 from bench.peers.harness import (
     BULK_BATCH,
     Budget,
@@ -28,7 +31,12 @@ from bench.peers.harness import (
 )
 
 QUEUE = "bench"
-JOB = "bench.peers.rq_jobs.noop"
+JOBS = "bench.peers.rq_jobs"
+
+
+def _job() -> str:
+    """The dotted path of the job the harness asked for."""
+    return f"{JOBS}.{jobs.current().kind}"
 
 
 def _worker_class(mode: str) -> str:
@@ -61,6 +69,7 @@ SPEC = PeerSpec(
     bulk_api=f"Queue.enqueue_many ({BULK_BATCH} per call)",
     worker_argv=_argv,
     notes="no in-process concurrency: high = SimpleWorker (no fork per job)",
+    has_concurrency=False,
 )
 
 
@@ -69,12 +78,13 @@ def produce(
 ) -> ProduceReport:
     connection = redis.Redis.from_url(url)
     queue = Queue(QUEUE, connection=connection)
-    single_n, single_s = timed_loop(single, deadline, lambda p: queue.enqueue(JOB, p))
+    job = _job()
+    single_n, single_s = timed_loop(single, deadline, lambda p: queue.enqueue(job, p))
     batches = bulk_chunks(bulk)
     done, bulk_s = timed_loop(
         batches,
         deadline,
-        lambda chunk: queue.enqueue_many([Queue.prepare_data(JOB, (p,)) for p in chunk]),
+        lambda chunk: queue.enqueue_many([Queue.prepare_data(job, (p,)) for p in chunk]),
     )
     connection.close()
     return ProduceReport(

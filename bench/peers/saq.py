@@ -1,4 +1,7 @@
-"""Peer: SAQ (``saq``): Queue.enqueue (no bulk API), one asyncio Worker (concurrency)."""
+"""Peer: SAQ (``saq``): Queue.enqueue (no bulk API), one asyncio Worker (concurrency).
+
+Jobs: ``noop``, and ``http`` POSTing over one aiohttp session per worker (:mod:`bench.peers.jobs`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 
 from saq import Queue, Worker
 
+from bench.peers import jobs
 from bench.peers.counter import JobCounter
 from bench.peers.harness import (
     Budget,
@@ -18,9 +22,11 @@ from bench.peers.harness import (
     run_peer,
     timed_loop_async,
 )
+from bench.peers.posters import AsyncPoster
 
 QUEUE = "bench"
 COUNTER = JobCounter()
+POSTER = AsyncPoster()
 
 SPEC = PeerSpec(
     name="saq",
@@ -42,7 +48,7 @@ def produce(
         await queue.connect()
         try:
             n, seconds = await timed_loop_async(
-                single, deadline, lambda p: queue.enqueue("noop", payload=p)
+                single, deadline, lambda p: queue.enqueue(jobs.current().kind, payload=p)
             )
         finally:
             await queue.disconnect()
@@ -55,10 +61,16 @@ async def noop(_ctx: Any, *, payload: dict[str, Any]) -> None:
     COUNTER.hit()
 
 
+async def http(_ctx: Any, *, payload: dict[str, Any]) -> None:
+    """The HTTP job: POST the payload to the local provider."""
+    await POSTER.post(payload)
+    COUNTER.hit()
+
+
 def work(url: str, concurrency: int, _mode: str) -> None:
     async def main() -> None:
         queue = Queue.from_url(url, name=QUEUE)
-        worker = Worker(queue, functions=[noop], concurrency=concurrency)
+        worker = Worker(queue, functions=[noop, http], concurrency=concurrency)
         await queue.connect()
         try:
             await worker.start()  # returns on SIGTERM / SIGINT

@@ -2,7 +2,8 @@
 
 Producer: ``task.kiq()`` one at a time (taskiq has no bulk kick). Worker: the ``taskiq worker``
 CLI with ``--workers 1`` (one worker process under taskiq's supervisor) and
-``--max-async-tasks`` as the concurrency.
+``--max-async-tasks`` as the concurrency. Tasks: ``noop``, and ``http`` POSTing over one aiohttp
+session per worker (:mod:`bench.peers.jobs`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from taskiq_redis import RedisStreamBroker
 
+from bench.peers import jobs
 from bench.peers.counter import JobCounter
 from bench.peers.harness import (
     Budget,
@@ -25,14 +27,26 @@ from bench.peers.harness import (
     run_peer,
     timed_loop_async,
 )
+from bench.peers.posters import AsyncPoster
 
 COUNTER = JobCounter()
+POSTER = AsyncPoster()
 broker = RedisStreamBroker(url=redis_url(), queue_name="bench")
 
 
 @broker.task(task_name="noop")  # type: ignore[untyped-decorator]
 async def noop(payload: dict[str, Any]) -> None:
     COUNTER.hit()
+
+
+@broker.task(task_name="http")  # type: ignore[untyped-decorator]
+async def http(payload: dict[str, Any]) -> None:
+    """The HTTP job: POST the payload to the local provider."""
+    await POSTER.post(payload)
+    COUNTER.hit()
+
+
+TASKS = {jobs.NOOP: noop, jobs.HTTP: http}
 
 
 def _argv(_url: str, concurrency: int, _mode: str) -> list[str]:
@@ -74,7 +88,7 @@ def produce(
     async def main() -> ProduceReport:
         await broker.startup()  # declares the consumer group before the backlog exists
         try:
-            n, seconds = await timed_loop_async(single, deadline, noop.kiq)
+            n, seconds = await timed_loop_async(single, deadline, TASKS[jobs.current().kind].kiq)
         finally:
             await broker.shutdown()
         return ProduceReport(single_n=n, single_s=seconds)

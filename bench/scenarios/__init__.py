@@ -49,6 +49,7 @@ ORDER: tuple[str, ...] = (
     "seeds",
     "profile",
     "peers",
+    "peers_http",
 )
 """Scenario names in run order (each a module of this package)."""
 

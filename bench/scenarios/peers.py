@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -12,19 +13,27 @@ from bench.peers.harness import Budget, PeerResult
 from bench.results import FAILED, MISSING, RunOutput
 from bench.scenarios import Scenario
 
-__all__ = ("SCENARIO", "fastest", "row_name")
+__all__ = ("SCENARIO", "budget_for", "failed", "fastest", "row_name")
 
 
 def row_name(result: PeerResult) -> str:
     return f"{result.peer} {result.version}, {result.setting}"
 
 
-def _add(out: RunOutput, r: PeerResult) -> None:
-    """The run's numbers; a peer missing, broken or with nothing processed has none (its row
-    says MISSING or FAILED, and why), a partial one has them and a note of what cut it."""
-    row = row_name(r)
+def failed(out: RunOutput, row: str, r: PeerResult) -> bool:
+    """Whether the peer run has no numbers (missing, broken or nothing processed): its row
+    then says MISSING or FAILED, and why."""
     if r.status in (MISSING, FAILED):
         out.fail(row, r.status, r.why)
+        return True
+    return False
+
+
+def _add(out: RunOutput, r: PeerResult) -> None:
+    """The run's numbers (none for a failed run, see :func:`failed`); a partial one has
+    them and a note of what cut it."""
+    row = row_name(r)
+    if failed(out, row, r):
         return
     if r.partial:
         out.notes.append(f"{row}: partial, {r.why}")
@@ -35,16 +44,22 @@ def _add(out: RunOutput, r: PeerResult) -> None:
     out.add(row, "msgs/s", r.process_rate, "msgs/s")
 
 
-def fastest(results: list[PeerResult]) -> PeerResult | None:
-    """The peer run with the highest processing rate that processed everything (else the
-    fastest partial one); never a MISSING or FAILED one, nor one without a rate."""
-    measured = [r for r in results
-                if r.status not in (MISSING, FAILED) and r.process_rate > 0]  # fmt: skip
+def _process_rate(result: PeerResult) -> float:
+    return result.process_rate
+
+
+def fastest(
+    results: list[PeerResult], rate: Callable[[PeerResult], float] = _process_rate
+) -> PeerResult | None:
+    """The peer run with the highest ``rate`` (its processing rate unless told) that processed
+    everything (else the fastest partial one); never a MISSING or FAILED one, nor one without
+    a rate."""
+    measured = [r for r in results if r.status not in (MISSING, FAILED) and rate(r) > 0]
     complete = [r for r in measured if r.ok] or measured
-    return max(complete, key=lambda r: r.process_rate, default=None)
+    return max(complete, key=rate, default=None)
 
 
-def _budget(ctx: BenchContext) -> Budget:
+def budget_for(ctx: BenchContext) -> Budget:
     """The harness's bounds, with 10 s to drain in the default run (the slow peers would
     take minutes; their partial rate is what they did in 10 s)."""
     if ctx.quick or ctx.smoke:  # --quick must stay under 2 minutes in all
@@ -54,7 +69,7 @@ def _budget(ctx: BenchContext) -> Budget:
 
 def _run(ctx: BenchContext) -> RunOutput:
     out = RunOutput()
-    n, budget = ctx.sizes.peers_n, _budget(ctx)
+    n, budget = ctx.sizes.peers_n, budget_for(ctx)
     modes = MODES if not ctx.quick else ("default",)
     results: list[PeerResult] = []
     for name in PEERS:
