@@ -290,6 +290,7 @@ class Worker:
             burst=self.burst,
             partitions=self.keys.partitions,
             concurrency=self.settings.concurrency,
+            event_loop=type(asyncio.get_running_loop()).__module__,
         )
         background = [
             asyncio.create_task(self.acknowledger.run(), name="acks"),

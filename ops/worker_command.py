@@ -17,6 +17,7 @@ import structlog
 from relayq.consumers.deliverer_factory import build_deliverer
 from relayq.consumers.worker import Worker
 from relayq.ops.early_signals import EarlySignals
+from relayq.ops.event_loop import loop_factory
 from relayq.streams.redis_client import create_client, redis_address, redis_errors
 from relayq.streams.settings import Settings
 
@@ -82,6 +83,7 @@ def run_worker(
     caught while the process was starting (they stop the worker as soon as it can)."""
     _tune_gc()
     try:
-        return asyncio.run(_serve(settings, burst, early))
+        with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+            return runner.run(_serve(settings, burst, early))
     except asyncio.CancelledError:
         return 130

@@ -18,7 +18,10 @@ import msgspec
 from relayq.streams.errors import ConfigurationError
 from relayq.streams.priority_levels import DEFAULT_PRIORITIES, PriorityLevels
 
-__all__ = ("ENVIRONMENT", "Settings", "default_data_dir")
+__all__ = ("ENVIRONMENT", "EVENT_LOOPS", "Settings", "default_data_dir")
+
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
+"""A worker's event loop choices (``Settings.event_loop``, ``ops.event_loop``)."""
 
 
 def default_data_dir() -> str:
@@ -102,6 +105,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     0 = no events."""
     deliverer: str = "webhook"
     """``webhook``, ``sink`` (records in Redis, for demos) or ``module:factory``."""
+    event_loop: str = "auto"
+    """A worker's event loop: ``auto`` (uvloop if installed), ``uvloop`` or ``asyncio``."""
     webhook_url: str | None = None
     direct_send: bool = False
     """Producers deliver each message themselves through the deliverer above instead of
@@ -109,6 +114,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         _check_positive_int("partitions", self.partitions, maximum=16384)
+        if self.event_loop not in EVENT_LOOPS:
+            raise ConfigurationError(
+                f"event_loop must be {', '.join(EVENT_LOOPS)}, got {self.event_loop!r}"
+            )
         try:
             PriorityLevels.parse(self.priorities)
         except ConfigurationError as exc:
@@ -352,6 +361,11 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
     ),
     "RELAYQ_EVENTS_KEEP": ("events_keep", _integer, "outcome events kept per partition (0 = off)"),
     "RELAYQ_DELIVERER": ("deliverer", _text, "webhook | sink | noop | module:factory"),
+    "RELAYQ_EVENT_LOOP": (
+        "event_loop",
+        _text,
+        "a worker's loop: auto (uvloop if installed) | uvloop | asyncio",
+    ),
     "RELAYQ_WEBHOOK_URL": ("webhook_url", _text, "where the webhook deliverer POSTs"),
     "RELAYQ_DIRECT_SEND": ("direct_send", _switch, "producers deliver directly, no queue (1/0)"),
 }
