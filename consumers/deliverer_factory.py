@@ -31,6 +31,7 @@ def build_deliverer(settings: Settings, client: Redis | None) -> Deliverer:
             settings.webhook_url,
             timeout=settings.send_timeout,
             max_connections=settings.concurrency,
+            secret=settings.webhook_secret,
         )
     if name == "sink":
         if client is None:

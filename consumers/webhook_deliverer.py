@@ -1,9 +1,11 @@
 """The generic webhook deliverer: POST each message as JSON to one URL, over aiohttp.
 
 Body: ``{"id", "tenant", "conversation", "recipient", "priority", "created_ms",
-"metadata", "payload"}`` with the payload passed through undecoded. Headers:
-``Idempotency-Key: <message id>`` (so a provider can drop the rare redelivery) and the
-W3C ``traceparent`` of the delivery span.
+"metadata", "payload", "sender"}`` with the payload passed through undecoded (``sender``
+only when the message has one). Headers:
+``Idempotency-Key: <message id>`` (so a provider can drop the rare redelivery), the
+W3C ``traceparent`` of the delivery span, and with a secret ``X-Relayq-Signature``
+(``consumers.webhook_signature``).
 
 Outcomes: 2xx delivered (provider id from the body's ``id``/``message_id``/``sid``);
 429 throttled (Retry-After honoured, no attempt used); 408, 5xx, timeouts and connection
@@ -31,6 +33,7 @@ import msgspec
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from relayq.consumers.fenced_http import Reply, post
+from relayq.consumers.webhook_signature import HEADER, sign
 from relayq.streams.deliverer import DeliveryResult
 from relayq.streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
 from relayq.streams.message import Message
@@ -39,7 +42,7 @@ from relayq.streams.telemetry import inject_context, tracer, tracing_enabled
 __all__ = ("WebhookDeliverer", "parse_retry_after")
 
 
-class _Body(msgspec.Struct):
+class _Body(msgspec.Struct, omit_defaults=True):
     id: str
     tenant: str
     conversation: str
@@ -48,6 +51,8 @@ class _Body(msgspec.Struct):
     created_ms: int
     metadata: dict[str, str]
     payload: msgspec.Raw
+    sender: str | None = None
+    """The sending identity (a gateway's "from" number); left out when the message has none."""
 
 
 class _Reply(msgspec.Struct):
@@ -87,7 +92,8 @@ def _env_proxy(url: str) -> str | None:
 class WebhookDeliverer:
     """POSTs messages to ``url``. ``timeout``: seconds to connect (including the wait for
     a free connection) and between reads of the answer. ``session``: an aiohttp session to
-    share (its owner closes it; this deliverer then opens none and closes none)."""
+    share (its owner closes it; this deliverer then opens none and closes none).
+    ``secret``: each request carries ``X-Relayq-Signature`` (``consumers.webhook_signature``)."""
 
     def __init__(
         self,
@@ -97,6 +103,7 @@ class WebhookDeliverer:
         max_connections: int = 100,
         headers: dict[str, str] | None = None,
         session: aiohttp.ClientSession | None = None,
+        secret: str | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook url must start with http:// or https://, got {url!r}")
@@ -107,6 +114,7 @@ class WebhookDeliverer:
         self._session = session
         self._owns_session = session is None
         self._proxy = _env_proxy(url)
+        self._secret = secret.encode() if secret else None
 
     def _open_session(self) -> aiohttp.ClientSession:
         """The session, opened on first use (inside the running loop, which it belongs to)."""
@@ -138,9 +146,12 @@ class WebhookDeliverer:
                 message.created_ms,
                 message.metadata,
                 msgspec.Raw(message.payload),
+                message.sender,
             )
         )
         headers = {"idempotency-key": message.id}
+        if self._secret is not None:
+            headers[HEADER] = sign(self._secret, body, time.time())
         if not tracing_enabled():
             return _classify(await self._post(body, headers))
         with tracer().start_as_current_span("POST", kind=SpanKind.CLIENT) as span:

@@ -18,7 +18,7 @@ import redis
 
 from relayq.streams.errors import ConfigurationError
 from relayq.streams.redis_client import redis_address
-from relayq.streams.settings import ENVIRONMENT, Settings
+from relayq.streams.settings import ENVIRONMENT, SECRET_FIELDS, Settings
 
 __all__ = ("run_env", "unknown_variables")
 
@@ -61,6 +61,8 @@ def run_env(environ: Mapping[str, str] | None = None, *, as_json: bool = False) 
     for variable, (field, _parse, doc) in ENVIRONMENT.items():
         source = "environment" if env.get(variable) else "default"
         value = _redis_shown(settings) if field == "redis_url" else getattr(settings, field)
+        if field in SECRET_FIELDS and value is not None:
+            value = "(set, not shown)"
         rows.append({"variable": variable, "value": value, "source": source, "meaning": doc})
     if as_json:
         print(json.dumps(rows))

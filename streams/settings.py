@@ -18,8 +18,10 @@ import msgspec
 from relayq.streams.errors import ConfigurationError
 from relayq.streams.priority_levels import DEFAULT_PRIORITIES, PriorityLevels
 
-__all__ = ("ENVIRONMENT", "EVENT_LOOPS", "Settings", "default_data_dir")
+__all__ = ("ENVIRONMENT", "EVENT_LOOPS", "SECRET_FIELDS", "Settings", "default_data_dir")
 
+SECRET_FIELDS = ("webhook_secret",)
+"""Fields whose values ``repr`` does not show."""
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 """A worker's event loop choices (``Settings.event_loop``, ``ops.event_loop``)."""
 
@@ -108,6 +110,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     event_loop: str = "auto"
     """A worker's event loop: ``auto`` (uvloop if installed), ``uvloop`` or ``asyncio``."""
     webhook_url: str | None = None
+    webhook_secret: str | None = None
+    """Signs each webhook request (``X-Relayq-Signature``); never printed or logged."""
     direct_send: bool = False
     """Producers deliver each message themselves through the deliverer above instead of
     queueing it (a rollback switch): no Redis, so no ordering, limits, retries, DLQ or dedup."""
@@ -201,6 +205,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""
         return msgspec.structs.replace(self, **changes)
+
+    def __repr__(self) -> str:
+        """Every field but the secrets' values (a traceback or a log may show settings)."""
+        fields = msgspec.structs.asdict(self)
+        for name in SECRET_FIELDS:
+            if fields[name] is not None:
+                fields[name] = "***"
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -367,6 +379,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "a worker's loop: auto (uvloop if installed) | uvloop | asyncio",
     ),
     "RELAYQ_WEBHOOK_URL": ("webhook_url", _text, "where the webhook deliverer POSTs"),
+    "RELAYQ_WEBHOOK_SECRET": ("webhook_secret", _text, "HMAC-SHA256 key of X-Relayq-Signature"),
     "RELAYQ_DIRECT_SEND": ("direct_send", _switch, "producers deliver directly, no queue (1/0)"),
 }
 """Environment variable -> (Settings field, parser, description)."""

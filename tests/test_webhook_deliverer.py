@@ -6,19 +6,29 @@ Its aiohttp session opens inside the loop that first delivers and closes with ac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 from aiohttp import web
 
 from relayq.consumers.webhook_deliverer import WebhookDeliverer, parse_retry_after
+from relayq.consumers.webhook_signature import HEADER, verify
 from relayq.ops.local_provider import ProviderThread
 from relayq.streams.deliverer import DeliveryResult
 from relayq.streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
 from relayq.streams.message import Message
 from relayq.streams.redis_server import free_port
+from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
+from tests.support import worker_environment
 
 _ids = itertools.count(1)
 
@@ -44,6 +54,21 @@ async def _deliver(url: str, message: Message, timeout: float = 5.0) -> Delivery
         await webhook.aclose()
 
 
+@contextlib.asynccontextmanager
+async def _receiver(handler: Any) -> AsyncIterator[str]:
+    """A real aiohttp server on 127.0.0.1 answering POST /hook with ``handler``; its URL."""
+    app = web.Application()
+    app.router.add_post("/hook", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/hook"
+    finally:
+        await runner.cleanup()
+
+
 async def test_a_2xx_is_delivered_with_the_provider_id(provider: ProviderThread) -> None:
     message = _message()
     result = await _deliver(provider.url, message)
@@ -64,17 +89,9 @@ async def test_the_body_carries_the_message_and_the_payload_undecoded() -> None:
         assert request.content_type == "application/json"
         return web.json_response({"sid": "SM1"})
 
-    app = web.Application()
-    app.router.add_post("/hook", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     message = _message()
-    try:
-        result = await _deliver(f"http://127.0.0.1:{port}/hook", message)
-    finally:
-        await runner.cleanup()
+    async with _receiver(handler) as url:
+        result = await _deliver(url, message)
     assert result.provider_message_id == "SM1"  # the id may come as "id", "message_id", "sid"
     assert seen == [
         (
@@ -175,3 +192,39 @@ def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+async def test_a_secret_signs_each_request_and_the_sender_is_in_the_body() -> None:
+    seen: list[tuple[bytes, str | None]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((await request.read(), request.headers.get(HEADER)))
+        return web.json_response({"id": "p-1"})
+
+    message = msgspec.structs.replace(_message(), sender="+15559999")
+    async with _receiver(handler) as url:
+        webhook = WebhookDeliverer(url, secret="s3cret")
+        try:
+            await webhook.deliver(message)
+        finally:
+            await webhook.aclose()
+    [(body, signature)] = seen
+    assert msgspec.json.decode(body)["sender"] == "+15559999"
+    now = time.time()
+    assert verify(b"s3cret", body, signature, now)
+    assert not verify(b"other", body, signature, now)
+    assert not verify(b"s3cret", body.replace(b"+15559999", b"+15550000"), signature, now)
+    assert not verify(b"s3cret", body, signature, now + 3600)  # a replay an hour later
+    assert not verify(b"s3cret", body, None, now)
+
+
+def test_the_secret_is_never_shown(settings: Settings) -> None:
+    with_secret = settings.replace(webhook_secret="hunter2")
+    assert "hunter2" not in repr(with_secret) and "hunter2" not in str(with_secret)
+    env = {**worker_environment(with_secret)}
+    assert env["RELAYQ_WEBHOOK_SECRET"] == "hunter2"
+    for args in (("env",), ("env", "--json")):
+        done = subprocess.run([sys.executable, "-m", "relayq.ops.cli", *args], env=env,
+                              capture_output=True, text=True, timeout=30, check=True)  # fmt: skip
+        assert "hunter2" not in done.stdout + done.stderr
+        assert "RELAYQ_WEBHOOK_SECRET" in done.stdout
