@@ -13,7 +13,7 @@ from relayq.consumers.simple_deliverers import NoopDeliverer, SinkDeliverer
 from relayq.consumers.webhook_deliverer import WebhookDeliverer
 from relayq.streams.deliverer import Deliverer
 from relayq.streams.errors import ConfigurationError
-from relayq.streams.settings import Settings
+from relayq.streams.settings import Settings, parse_headers
 
 __all__ = ("build_deliverer",)
 
@@ -32,6 +32,7 @@ def build_deliverer(settings: Settings, client: Redis | None) -> Deliverer:
             timeout=settings.send_timeout,
             max_connections=settings.concurrency,
             secret=settings.webhook_secret,
+            headers=parse_headers(settings.webhook_headers) if settings.webhook_headers else None,
         )
     if name == "sink":
         if client is None:

@@ -18,9 +18,16 @@ import msgspec
 from relayq.streams.errors import ConfigurationError
 from relayq.streams.priority_levels import DEFAULT_PRIORITIES, PriorityLevels
 
-__all__ = ("ENVIRONMENT", "EVENT_LOOPS", "SECRET_FIELDS", "Settings", "default_data_dir")
+__all__ = (
+    "ENVIRONMENT",
+    "EVENT_LOOPS",
+    "SECRET_FIELDS",
+    "Settings",
+    "default_data_dir",
+    "parse_headers",
+)
 
-SECRET_FIELDS = ("webhook_secret",)
+SECRET_FIELDS = ("webhook_secret", "webhook_headers")
 """Fields whose values ``repr`` does not show."""
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 """A worker's event loop choices (``Settings.event_loop``, ``ops.event_loop``)."""
@@ -112,12 +119,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_url: str | None = None
     webhook_secret: str | None = None
     """Signs each webhook request (``X-Relayq-Signature``); never printed or logged."""
+    webhook_headers: str | None = None
+    """Headers every webhook request carries (a provider's auth): a JSON object of names to
+    values, e.g. ``{"Authorization": "Bearer ..."}``; never printed or logged."""
     direct_send: bool = False
     """Producers deliver each message themselves through the deliverer above instead of
     queueing it (a rollback switch): no Redis, so no ordering, limits, retries, DLQ or dedup."""
 
     def __post_init__(self) -> None:
         _check_positive_int("partitions", self.partitions, maximum=16384)
+        if self.webhook_headers is not None:
+            parse_headers(self.webhook_headers)
         if self.event_loop not in EVENT_LOOPS:
             raise ConfigurationError(
                 f"event_loop must be {', '.join(EVENT_LOOPS)}, got {self.event_loop!r}"
@@ -226,7 +238,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             try:
                 values[field] = parse(raw)
             except ValueError:
-                raise ConfigurationError(f"{variable}={raw!r} is not {_UNITS[parse]}") from None
+                shown = variable if field in SECRET_FIELDS else f"{variable}={raw!r}"
+                raise ConfigurationError(f"{shown} is not {_UNITS[parse]}") from None
         values.update(overrides)
         try:
             return cls(**values)
@@ -235,7 +248,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         except ConfigurationError as exc:
             # The checks speak of fields; name the variables that set them.
             named = [
-                f"{variable}={env[variable]!r}"
+                variable if field in SECRET_FIELDS else f"{variable}={env[variable]!r}"
                 for variable, (field, _parse, _doc) in ENVIRONMENT.items()
                 if env.get(variable)
                 and field not in overrides
@@ -250,6 +263,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """``data_dir`` as an absolute path (a relative one is taken from the working
         directory; ``RELAYQ_DATA_DIR`` is made absolute when it is read)."""
         return Path(self.data_dir).expanduser().absolute()
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    """``webhook_headers`` as a dict; a ConfigurationError that never repeats a value (they
+    hold credentials) when it is not a JSON object of header names to single-line values."""
+    problem = "webhook_headers must be a JSON object of header names to text values"
+    try:
+        headers = msgspec.json.decode(text, type=dict[str, str])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        raise ConfigurationError(problem) from None
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name):
+            raise ConfigurationError(f"{problem}: {name[:40]!r} is not a header name")
+        if "\r" in value or "\n" in value:
+            raise ConfigurationError(f"{problem}: the value of {name!r} holds a line break")
+    return headers
 
 
 def _check_count(name: str, value: int, *, maximum: int, zero: str = "") -> None:
@@ -380,6 +412,11 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
     ),
     "RELAYQ_WEBHOOK_URL": ("webhook_url", _text, "where the webhook deliverer POSTs"),
     "RELAYQ_WEBHOOK_SECRET": ("webhook_secret", _text, "HMAC-SHA256 key of X-Relayq-Signature"),
+    "RELAYQ_WEBHOOK_HEADERS": (
+        "webhook_headers",
+        _text,
+        "JSON object of headers every webhook request carries",
+    ),
     "RELAYQ_DIRECT_SEND": ("direct_send", _switch, "producers deliver directly, no queue (1/0)"),
 }
 """Environment variable -> (Settings field, parser, description)."""

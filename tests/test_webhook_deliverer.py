@@ -19,14 +19,20 @@ import msgspec
 import pytest
 from aiohttp import web
 
+from relayq.consumers.deliverer_factory import build_deliverer
 from relayq.consumers.webhook_deliverer import WebhookDeliverer, parse_retry_after
 from relayq.consumers.webhook_signature import HEADER, verify
 from relayq.ops.local_provider import ProviderThread
 from relayq.streams.deliverer import DeliveryResult
-from relayq.streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
+from relayq.streams.errors import (
+    ConfigurationError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    ThrottledError,
+)
 from relayq.streams.message import Message
 from relayq.streams.redis_server import free_port
-from relayq.streams.settings import Settings
+from relayq.streams.settings import Settings, parse_headers
 from tests.conftest import ProviderFactory
 from tests.support import worker_environment
 
@@ -228,3 +234,47 @@ def test_the_secret_is_never_shown(settings: Settings) -> None:
                               capture_output=True, text=True, timeout=30, check=True)  # fmt: skip
         assert "hunter2" not in done.stdout + done.stderr
         assert "RELAYQ_WEBHOOK_SECRET" in done.stdout
+
+
+def test_configured_headers_reach_the_provider_and_are_never_shown(settings: Settings) -> None:
+    """RELAYQ_WEBHOOK_HEADERS (a provider's auth) on every request of the deliverer a worker
+    builds; never printed by ``relayq env``, in a settings repr or in an error about it."""
+    headers = '{"Authorization": "Bearer tok-123", "X-Api-Key": "key-456"}'
+    seen: list[tuple[str | None, str | None]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request.headers.get("Authorization"), request.headers.get("X-Api-Key")))
+        return web.json_response({"id": "p-1"})
+
+    async def send() -> None:
+        async with _receiver(handler) as url:
+            deliverer = build_deliverer(settings.replace(webhook_headers=headers,
+                                                         webhook_url=url), None)  # fmt: skip
+            try:
+                await deliverer.deliver(_message())
+            finally:
+                await deliverer.aclose()
+
+    asyncio.run(send())
+    assert seen == [("Bearer tok-123", "key-456")]
+    with_headers = settings.replace(webhook_headers=headers)
+    assert "tok-123" not in repr(with_headers)
+    env = worker_environment(with_headers)
+    done = subprocess.run([sys.executable, "-m", "relayq.ops.cli", "env"], env=env,
+                          capture_output=True, text=True, timeout=30, check=True)  # fmt: skip
+    assert "tok-123" not in done.stdout + done.stderr
+    bad = {**env, "RELAYQ_WEBHOOK_HEADERS": '{"Authorization": ["Bearer tok-123"]}'}
+    refused = subprocess.run([sys.executable, "-m", "relayq.ops.cli", "env"], env=bad,
+                             capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    assert refused.returncode == 2 and "RELAYQ_WEBHOOK_HEADERS" in refused.stderr
+    assert "tok-123" not in refused.stdout + refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("not json", "JSON object"), ('{"Bad Name": "x"}', "'Bad Name'"),
+     ('{"X-A": "one\\r\\ntwo"}', "line break"), ('["x"]', "JSON object")],
+)  # fmt: skip
+def test_headers_that_are_not_usable_are_refused_naming_why(text: str, named: str) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        parse_headers(text)
