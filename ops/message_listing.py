@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from relayq.ops.message_page import ListedMessage, MessagePage
 from relayq.ops.pending_entries import PendingFilter, read_pending
 from relayq.ops.waiting_listing import list_waiting
-from relayq.streams.codec import PoisonEntryError, decode_entry
+from relayq.streams.codec import ENTRY_FIELD, readable_message
 from relayq.streams.errors import ValidationError
 from relayq.streams.keys import Keys
 from relayq.streams.outcome import OutcomeState, decode_record
@@ -137,9 +137,8 @@ async def _load(
 
 def _delayed(blob: bytes, due_ms: int, message_id: str, partition: int) -> ListedMessage | None:
     priority, _, encoded = blob.partition(b":")
-    try:
-        message = decode_entry({b"m": encoded})
-    except PoisonEntryError:
+    message = readable_message({ENTRY_FIELD: encoded})
+    if message is None:
         return None
     return ListedMessage(message_id=message_id, state=OutcomeState.DELAYED.value, at_ms=due_ms,
                          partition=partition, tenant=message.tenant,

@@ -26,7 +26,7 @@ import msgspec
 import redis.exceptions
 from redis.asyncio import Redis
 
-from relayq.streams.codec import PoisonEntryError, decode_entry
+from relayq.streams.codec import readable_message
 from relayq.streams.errors import ValidationError
 from relayq.streams.keys import GROUP, Keys
 from relayq.streams.message_id import crockford_pattern, message_id_time_ms
@@ -151,10 +151,8 @@ async def _pending_holder(
 
 
 def _message_id_of(fields: Any) -> str | None:
-    try:
-        return decode_entry(fields).id
-    except PoisonEntryError:
-        return None
+    message = readable_message(fields)
+    return message.id if message is not None else None
 
 
 async def _worker_alive(client: Redis, keys: Keys, worker: str) -> bool:

@@ -15,7 +15,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from relayq.ops.live_workers import live_workers, redis_now_ms
-from relayq.streams.codec import PoisonEntryError, decode_entry
+from relayq.streams.codec import readable_message
 from relayq.streams.keys import GROUP, Keys
 from relayq.streams.stream_groups import as_text
 
@@ -212,9 +212,8 @@ async def _described(
 def _describe(entry: PendingEntry, found: Any) -> None:
     if not found:
         return  # deleted while pending
-    try:
-        message = decode_entry(found[0][1])
-    except PoisonEntryError:
+    message = readable_message(found[0][1])
+    if message is None:
         return
     entry.message_id = message.id
     entry.tenant = message.tenant

@@ -23,7 +23,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from relayq.ops.message_page import ListedMessage, MessagePage
-from relayq.streams.codec import PoisonEntryError, decode_entry
+from relayq.streams.codec import ENTRY_FIELD, readable_message
 from relayq.streams.errors import ValidationError
 from relayq.streams.keys import Keys
 from relayq.streams.message import Message
@@ -172,7 +172,7 @@ async def _read_unread(
                                        count=scan)  # fmt: skip
     found: list[ListedMessage] = []
     for entry_id, fields in entries:
-        item = _listed(_fields_message(fields), partition, level)
+        item = _listed(readable_message(fields), partition, level)
         if item is not None and (tenant is None or item.tenant == tenant):
             found.append(item)
             if len(found) == room:
@@ -193,15 +193,9 @@ def _later(entry_id: str, than: str) -> bool:
         raise ValidationError("after", f"{entry_id[:40]!r} is not a stream entry id") from None
 
 
-def _fields_message(fields: dict[bytes, bytes]) -> Message | None:
-    try:
-        return decode_entry(fields)
-    except PoisonEntryError:
-        return None
-
-
 def _message_of(blob: bytes) -> Message | None:
-    return _fields_message({b"m": blob})
+    """The message of a waiting list's item (an entry's encoded message)."""
+    return readable_message({ENTRY_FIELD: blob})
 
 
 def _listed(message: Message | None, partition: int, level: str) -> ListedMessage | None:

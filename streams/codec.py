@@ -17,7 +17,7 @@ from relayq.streams.errors import PoisonEntryError, ValidationError
 from relayq.streams.message import Message
 from relayq.streams.validation import check_message
 
-__all__ = ("ENTRY_FIELD", "PoisonEntryError", "decode_entry", "encode_message")
+__all__ = ("ENTRY_FIELD", "PoisonEntryError", "decode_entry", "encode_message", "readable_message")
 
 ENTRY_FIELD = b"m"
 _encoder = msgspec.msgpack.Encoder()
@@ -47,6 +47,14 @@ def decode_entry(fields: Mapping[bytes, bytes]) -> Message:
         return check_message(message)
     except ValidationError as exc:
         raise PoisonEntryError(f"entry is not a valid message: {exc}") from None
+
+
+def readable_message(fields: Mapping[bytes, bytes]) -> Message | None:
+    """``decode_entry``'s Message, or None for a poison entry (readers that skip them)."""
+    try:
+        return decode_entry(fields)
+    except PoisonEntryError:
+        return None
 
 
 def _named(error: msgspec.DecodeError) -> str:
