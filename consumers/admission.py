@@ -171,10 +171,10 @@ class Admission:
             if tenant.recorded > tenant.slots and tenant.recorded > tenant.in_use:
                 self._wake.set()  # the lease holds more than may be kept: give it back
 
-    async def pause_for(self, message: Message, seconds: float) -> None:
-        """The provider throttled this message's sender (or, without one, its tenant): no
-        worker sends for it for ``seconds``."""
-        if message.sender is not None:
+    async def pause_for(self, message: Message, seconds: float, *, tenant: bool = False) -> None:
+        """The provider throttled this message's sender (or, without one or with
+        ``tenant``, its tenant): no worker sends for it for ``seconds``."""
+        if message.sender is not None and not tenant:
             budget, key = (
                 _budget(self._senders, message.sender),
                 self._keys.sender_pause(message.sender),

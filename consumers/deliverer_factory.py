@@ -1,4 +1,5 @@
-"""Build the deliverer named by ``settings.deliverer``: webhook, sink, noop or module:factory.
+"""Build the deliverer named by ``settings.deliverer``: webhook, channels (one adapter per
+channel: ``consumers.channel_router``), sink, noop or module:factory.
 
 A ``module:factory`` is imported and called with the Settings; it returns a Deliverer.
 """
@@ -9,6 +10,7 @@ import importlib
 
 from redis.asyncio import Redis
 
+from relayq.consumers.channel_router import build_router
 from relayq.consumers.simple_deliverers import NoopDeliverer, SinkDeliverer
 from relayq.consumers.webhook_deliverer import WebhookDeliverer
 from relayq.streams.deliverer import Deliverer
@@ -34,6 +36,8 @@ def build_deliverer(settings: Settings, client: Redis | None) -> Deliverer:
             secret=settings.webhook_secret,
             headers=parse_headers(settings.webhook_headers) if settings.webhook_headers else None,
         )
+    if name == "channels":
+        return build_router(settings, client)
     if name == "sink":
         if client is None:
             raise ConfigurationError("RELAYQ_DELIVERER=sink writes to Redis: not for direct send")
@@ -42,7 +46,7 @@ def build_deliverer(settings: Settings, client: Redis | None) -> Deliverer:
         return NoopDeliverer()
     if ":" not in name:
         raise ConfigurationError(
-            f"RELAYQ_DELIVERER={name!r}: expected webhook, sink, noop or module:factory"
+            f"RELAYQ_DELIVERER={name!r}: expected webhook, channels, sink, noop or module:factory"
         )
     module_name, _, attribute = name.partition(":")
     try:

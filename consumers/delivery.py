@@ -20,12 +20,21 @@ from relayq.consumers.admission import Admission
 from relayq.consumers.attempt_records import AttemptRecords
 from relayq.consumers.attempt_watchdog import AttemptWatchdog
 from relayq.consumers.backoff import retry_delay
+from relayq.consumers.channel_down import pause_down_channel
+from relayq.consumers.channel_gate import ChannelGate
 from relayq.consumers.dead_letters import DeadLetterKind, DeadLetters
 from relayq.consumers.envelope import Envelope
 from relayq.consumers.metrics import WorkerMetrics
+from relayq.consumers.pause_state import PauseState
 from relayq.consumers.stall_marks import StallMarks
 from relayq.streams.deliverer import Deliverer, SendFencedError, send_fence
-from relayq.streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
+from relayq.streams.errors import (
+    ChannelDownError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    ThrottledError,
+    ThrottleScope,
+)
 from relayq.streams.keys import Keys
 from relayq.streams.message import Message
 from relayq.streams.redis_client import REDIS_UNAVAILABLE
@@ -60,6 +69,9 @@ class DeliveryRunner:
         watchdog: AttemptWatchdog,
         stall_marks: StallMarks,
         attempt_records: AttemptRecords,
+        channels: ChannelGate | None = None,
+        pauses: PauseState | None = None,
+        worker_id: str = "",
     ) -> None:
         self._settings = settings
         self._client = client
@@ -73,6 +85,10 @@ class DeliveryRunner:
         self._watchdog = watchdog
         self._stall_marks = stall_marks
         self._attempt_records = attempt_records
+        self._channels = channels
+        self._pauses = pauses if pauses is not None else PauseState()
+        self._worker_id = worker_id
+        self._by_channel = settings.deliverer == "channels"
 
     async def __call__(self, envelope: Envelope) -> float | None:
         if not envelope.state.may_send(time.monotonic(), self._timeout):
@@ -113,8 +129,11 @@ class DeliveryRunner:
             return _FENCE_RETRY
         except ThrottledError as exc:
             return await self._throttled(envelope, exc)
+        except ChannelDownError as exc:
+            return await self._channel_down(envelope, exc)
         except PermanentDeliveryError as exc:
-            return await self._dead_letter(envelope, exc.reason, DeadLetterKind.PERMANENT, 1)
+            error = exc.reason if exc.kind == "permanent" else f"{exc.kind}: {exc.reason}"
+            return await self._dead_letter(envelope, error, DeadLetterKind.PERMANENT, 1)
         except Exception as exc:
             return await self._failed(envelope, exc)
         self._acknowledger.ack(envelope, provider_message_id)
@@ -162,8 +181,9 @@ class DeliveryRunner:
         return provider_message_id if isinstance(provider_message_id, str) else None
 
     async def _throttled(self, envelope: Envelope, exc: ThrottledError) -> float:
-        """The provider asked to slow down: pause the sender (without one, the tenant)
-        everywhere; no attempt used."""
+        """The provider asked to slow down: pause whom it concerns (``exc.scope``: the
+        sender, without one the tenant; the tenant; the channel, everywhere; or only this
+        recipient's conversation); no attempt used."""
         self._metrics.throttled += 1
         wait = exc.retry_after if exc.retry_after is not None else self._settings.backoff_base
         # The provider's Retry-After is honoured up to _RETRY_AFTER_MAX, not backoff_max
@@ -176,8 +196,42 @@ class DeliveryRunner:
             _log.warning(
                 "stall_unmark_failed", message_id=envelope.message.id, error=str(exc_redis)
             )
-        await self._admission.pause_for(envelope.message, wait)
+        await self._pause_scope(envelope.message, exc.scope, wait)
         return wait
+
+    async def _pause_scope(self, message: Message, scope: str, wait: float) -> None:
+        if scope == ThrottleScope.RECIPIENT:
+            return  # only this conversation waits: the lane holds it back ``wait`` s
+        if scope == ThrottleScope.CHANNEL and self._channels is not None:
+            try:
+                await self._channels.pause(self._channels.channel_of(message), wait)
+            except REDIS_UNAVAILABLE as exc:  # this worker's own pause still holds
+                _log.warning("provider_pause_failed", error=str(exc))
+            return
+        if scope == ThrottleScope.SENDER and message.sender is None and self._by_channel:
+            # The adapter sent from its channel's default sender, which every message of the
+            # channel without a sender of its own shares.
+            await self._pause_scope(message, ThrottleScope.CHANNEL, wait)
+            return
+        await self._admission.pause_for(message, wait, tenant=scope == ThrottleScope.TENANT)
+
+    async def _channel_down(self, envelope: Envelope, exc: ChannelDownError) -> float:
+        """The channel cannot send at all: paused for every worker until an operator
+        resumes it; this message keeps its place and its attempts."""
+        self._metrics.throttled += 1
+        channel = (
+            self._channels.channel_of(envelope.message)
+            if self._channels is not None
+            else envelope.message.channel or self._settings.default_channel
+        )
+        try:
+            await pause_down_channel(
+                self._client, self._keys, self._pauses, channel, exc, self._worker_id
+            )
+        except REDIS_UNAVAILABLE as exc_redis:
+            _log.warning("channel_pause_failed", channel=channel, error=str(exc_redis))
+        await self._unmark(envelope)
+        return _FENCE_RETRY
 
     async def _failed(self, envelope: Envelope, exc: Exception) -> float | None:
         if isinstance(exc, TimeoutError):

@@ -44,3 +44,6 @@ class Envelope:
     admission)."""
     not_before: float = 0.0
     """Monotonic time before which the next attempt must not start (a recovered backoff)."""
+    channel_lease: str | None = None
+    """The send lease this entry holds under its channel's or the global cap, while it
+    does (``consumers.channel_gate``)."""

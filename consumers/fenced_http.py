@@ -37,6 +37,9 @@ class Reply(msgspec.Struct, frozen=True):
     retry_after: str | None
     """The Retry-After header, as sent."""
     body: bytes
+    headers: Mapping[str, str] = {}
+    """Every response header (case-insensitive names): a provider's id or rate-limit
+    headers (SendGrid's ``X-Message-Id``, ``X-RateLimit-Reset``)."""
 
 
 class FencedBody(aiohttp.BytesPayload):
@@ -77,8 +80,9 @@ async def post(
         async with session.post(
             url, data=payload, headers=headers, proxy=proxy, allow_redirects=False
         ) as response:
+            headers = response.headers
             return Reply(
-                response.status, response.headers.get("Retry-After"), await response.read()
+                response.status, headers.get("Retry-After"), await response.read(), headers
             )
     except aiohttp.ClientError:
         if payload.fenced is not None:

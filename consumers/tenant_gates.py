@@ -39,9 +39,13 @@ class TenantGates:
 
     def park(self, conversation: Conversation, wait: float | None) -> None:
         """Hold ``conversation`` until its tenant may send again (``wait`` s, None = a slot)."""
-        tenant = conversation.tenant
-        self._parked.setdefault(tenant, deque()).append(conversation)
-        self._arm(tenant, self._poll_interval if wait is None else max(wait, 0.001))
+        self.park_under(conversation.tenant, conversation, wait)
+
+    def park_under(self, name: str, conversation: Conversation, wait: float | None) -> None:
+        """Hold ``conversation`` under ``name`` (a tenant, or a channel for the channel
+        gates) until woken, at the latest after ``wait`` s (None = the poll interval)."""
+        self._parked.setdefault(name, deque()).append(conversation)
+        self._arm(name, self._poll_interval if wait is None else max(wait, 0.001))
 
     def wake_one(self, tenant: str) -> None:
         """Requeue the tenant's longest-parked conversation, if any."""

@@ -1,8 +1,8 @@
 """The generic webhook deliverer: POST each message as JSON to one URL, over aiohttp.
 
 Body: ``{"id", "tenant", "conversation", "recipient", "priority", "created_ms",
-"metadata", "payload", "sender"}`` with the payload passed through undecoded (``sender``
-only when the message has one). Headers:
+"metadata", "payload", "sender", "channel"}`` with the payload passed through undecoded
+(``sender`` and ``channel`` only when the message has one). Headers:
 ``Idempotency-Key: <message id>`` (so a provider can drop the rare redelivery), the
 W3C ``traceparent`` of the delivery span, and with a secret ``X-Relayq-Signature``
 (``consumers.webhook_signature``).
@@ -11,33 +11,25 @@ Outcomes: 2xx delivered (provider id from the body's ``id``/``message_id``/``sid
 429 throttled (Retry-After honoured, no attempt used); 408, 5xx, timeouts and connection
 errors retryable; every other status permanent (redirects are not followed).
 
-The requests go through one aiohttp session (keep-alive, up to ``max_connections``),
-opened on the first delivery inside the running loop and closed by ``aclose()``; each
-request's bytes leave under the send fence (``consumers.fenced_http``). aiohttp, not httpx:
-httpcore's pool costs time quadratic in its size (at concurrency 64 raw httpx posts about a
-fifteenth of what raw aiohttp does: ``python -m bench --only http``). Kept from httpx's
-client: the proxy from ``HTTP(S)_PROXY``/``NO_PROXY`` and its TLS trust store
-(certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), read once when the session opens.
+The requests go through the adapters' shared client (``consumers.provider_http``: one
+aiohttp session, keep-alive, the send fence in the socket write, proxy and TLS trust store
+as httpx's). aiohttp, not httpx: httpcore's pool costs time quadratic in its size (at
+concurrency 64 raw httpx posts about a fifteenth of what raw aiohttp does:
+``python -m bench --only http``).
 """
 
 from __future__ import annotations
 
-import email.utils
 import time
-import urllib.parse
-import urllib.request
 
 import aiohttp
-import httpx
 import msgspec
-from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from relayq.consumers.fenced_http import Reply, post
+from relayq.consumers.provider_http import ProviderHttp, Reply, parse_retry_after
 from relayq.consumers.webhook_signature import HEADER, sign
 from relayq.streams.deliverer import DeliveryResult
 from relayq.streams.errors import PermanentDeliveryError, RetryableDeliveryError, ThrottledError
 from relayq.streams.message import Message
-from relayq.streams.telemetry import inject_context, tracer, tracing_enabled
 
 __all__ = ("WebhookDeliverer", "parse_retry_after")
 
@@ -53,6 +45,8 @@ class _Body(msgspec.Struct, omit_defaults=True):
     payload: msgspec.Raw
     sender: str | None = None
     """The sending identity (a gateway's "from" number); left out when the message has none."""
+    channel: str | None = None
+    """The message's channel, when it names one."""
 
 
 class _Reply(msgspec.Struct):
@@ -65,35 +59,13 @@ _encoder = msgspec.json.Encoder()
 _reply_decoder = msgspec.json.Decoder(_Reply)
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date); None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _env_proxy(url: str) -> str | None:
-    """The proxy the environment names for ``url`` (as httpx's ``trust_env`` did)."""
-    proxies = urllib.request.getproxies()
-    if not proxies or urllib.request.proxy_bypass(urllib.parse.urlsplit(url).hostname or ""):
-        return None
-    return proxies.get(url.split(":", 1)[0]) or proxies.get("all")
-
-
 class WebhookDeliverer:
     """POSTs messages to ``url``. ``timeout``: seconds to connect (including the wait for
     a free connection) and between reads of the answer. ``session``: an aiohttp session to
-    share (its owner closes it; this deliverer then opens none and closes none).
-    ``secret``: each request carries ``X-Relayq-Signature`` (``consumers.webhook_signature``)."""
+    share (its owner closes it; this deliverer then opens none and closes none); ``http``:
+    a ProviderHttp to share with other adapters (then ``timeout``, ``max_connections``,
+    ``headers`` and ``session`` are its own). ``secret``: each request carries
+    ``X-Relayq-Signature`` (``consumers.webhook_signature``)."""
 
     def __init__(
         self,
@@ -104,36 +76,22 @@ class WebhookDeliverer:
         headers: dict[str, str] | None = None,
         session: aiohttp.ClientSession | None = None,
         secret: str | None = None,
+        http: ProviderHttp | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook url must start with http:// or https://, got {url!r}")
         self.url = url
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
-        self._max_connections = max_connections
-        self._headers = headers
-        self._session = session
-        self._owns_session = session is None
-        self._proxy = _env_proxy(url)
+        self._headers = headers or {}
+        self._owns_http = http is None
+        self._http = http or ProviderHttp(
+            timeout=timeout, max_connections=max_connections, session=session
+        )
         self._secret = secret.encode() if secret else None
 
-    def _open_session(self) -> aiohttp.ClientSession:
-        """The session, opened on first use (inside the running loop, which it belongs to)."""
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections, ssl=httpx.create_ssl_context()
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self._timeout,
-                headers=self._headers,
-            )
-        return self._session
-
     async def aclose(self) -> None:
-        """Close the session this deliverer opened, if any (idempotent)."""
-        session, self._session = self._session, None
-        if session is not None and self._owns_session:
-            await session.close()
+        """Close the client this deliverer made, if any (idempotent)."""
+        if self._owns_http:
+            await self._http.aclose()
 
     async def deliver(self, message: Message) -> DeliveryResult:
         body = _encoder.encode(
@@ -147,31 +105,13 @@ class WebhookDeliverer:
                 message.metadata,
                 msgspec.Raw(message.payload),
                 message.sender,
+                message.channel,
             )
         )
-        headers = {"idempotency-key": message.id}
+        headers = {**self._headers, "idempotency-key": message.id}
         if self._secret is not None:
             headers[HEADER] = sign(self._secret, body, time.time())
-        if not tracing_enabled():
-            return _classify(await self._post(body, headers))
-        with tracer().start_as_current_span("POST", kind=SpanKind.CLIENT) as span:
-            span.set_attributes({"http.request.method": "POST", "url.full": self.url})
-            headers.update(inject_context())
-            try:
-                reply = await self._post(body, headers)
-                span.set_attribute("http.response.status_code", reply.status)
-                return _classify(reply)
-            except Exception as exc:
-                span.set_status(Status(StatusCode.ERROR, str(exc)))
-                raise
-
-    async def _post(self, body: bytes, headers: dict[str, str]) -> Reply:
-        try:
-            return await post(self._open_session(), self.url, body, headers, proxy=self._proxy)
-        except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors (and ClientErrors)
-            raise RetryableDeliveryError(f"timeout: {exc!r}", kind="timeout") from exc
-        except aiohttp.ClientError as exc:
-            raise RetryableDeliveryError(f"connection: {exc!r}", kind="connection") from exc
+        return _classify(await self._http.post(self.url, body, headers))
 
 
 def _classify(reply: Reply) -> DeliveryResult:

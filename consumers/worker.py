@@ -27,6 +27,7 @@ from relayq.consumers.admission import Admission
 from relayq.consumers.attempt_records import AttemptRecords
 from relayq.consumers.attempt_watchdog import AttemptWatchdog
 from relayq.consumers.backlog import measure_backlog
+from relayq.consumers.channel_gate import ChannelGate
 from relayq.consumers.conversation_scheduler import ConversationScheduler
 from relayq.consumers.dead_letters import DeadLetters
 from relayq.consumers.delivery import DeliveryRunner
@@ -95,6 +96,7 @@ class Worker:
         self.acknowledger = Acknowledger(client, scripts, keys, settings, self.worker_id)
         self.admission = Admission(client, scripts, keys, settings, self.worker_id)
         self.pauses = PauseState()
+        self.channels = ChannelGate(client, scripts, keys, settings, self.worker_id)
         dead_letters = DeadLetters(scripts, keys, self.worker_id, settings)
         self.watchdog = AttemptWatchdog(settings.send_timeout)
         runner = DeliveryRunner(
@@ -109,12 +111,15 @@ class Worker:
             watchdog=self.watchdog,
             attempt_records=AttemptRecords(client, keys, settings, self.worker_id),
             stall_marks=StallMarks(client, scripts, keys),
+            channels=self.channels,
+            pauses=self.pauses,
+            worker_id=self.worker_id,
         )
         self.scheduler = ConversationScheduler(
             runner,
             settings.concurrency,
             buffer_limit=settings.read_ahead,
-            gate=lambda requeue: SendGate(self.admission, self.pauses, requeue),
+            gate=lambda requeue: SendGate(self.admission, self.pauses, requeue, self.channels),
             levels=keys.levels.names,
         )
         self._reader = PartitionReader(
@@ -239,6 +244,7 @@ class Worker:
                 await self._ownership_tick()
                 if await self.pauses.refresh(self.client, self.keys):
                     self.scheduler.resume_paused()
+                await self.channels.refresh()
             except REDIS_UNAVAILABLE as exc:
                 # The fence keeps us from sending once our leases may have lapsed.
                 _log.warning("ownership_tick_failed", error=str(exc))
@@ -295,6 +301,7 @@ class Worker:
         background = [
             asyncio.create_task(self.acknowledger.run(), name="acks"),
             asyncio.create_task(self.admission.run(), name="admission"),
+            asyncio.create_task(self.channels.run(), name="channel_releases"),
             asyncio.create_task(self.watchdog.run(), name="watchdog"),
             asyncio.create_task(self.scheduler.run(), name="lanes"),
             asyncio.create_task(self._ownership_loop(), name="ownership"),
@@ -332,6 +339,7 @@ class Worker:
         with contextlib.suppress(Exception):
             await self.acknowledger.drain()
             await self.admission.give_back()
+            await self.channels.flush()
             await self._release_all()
         await cancel_and_wait(*by_name.values())
         _log.info(

@@ -43,6 +43,8 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     metadata: dict[str, str] | None = None
     sender: str | None = None
     max_attempts: int | None = None
+    channel: str | None = None
+    """How it is delivered (whatsapp, sms, email, webhook...; None: the workers' default)."""
 
     def request(self) -> SendRequest:
         return SendRequest(**msgspec.structs.asdict(self))
@@ -67,6 +69,8 @@ class SendBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     metadata: dict[str, str] | None = None
     sender: str | None = None
     max_attempts: int | None = None
+    channel: str | None = None
+    """How it is delivered (whatsapp, sms, email, webhook...; None: the workers' default)."""
 
     def single(self) -> MessageIn | str:
         """The one message, or the name of the first required field it lacks."""

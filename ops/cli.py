@@ -120,10 +120,13 @@ def _add_redis_options(command: argparse.ArgumentParser) -> None:
 
 def _add_control_commands(sub: Any) -> None:
     for name, text in (("pause", "pause sending"), ("resume", "resume after a pause")):
-        cmd = sub.add_parser(name, help=f"{text}: --all, one --priority or one --tenant")
+        cmd = sub.add_parser(
+            name, help=f"{text}: --all, one --priority, one --tenant or one --channel"
+        )
         scope = cmd.add_mutually_exclusive_group()
         scope.add_argument("--all", action="store_true", help="the whole namespace")
         scope.add_argument("--tenant")
+        scope.add_argument("--channel", help="one channel (whatsapp, sms, email...)")
         scope.add_argument("--priority", help="a level's name or number (RELAYQ_PRIORITIES)")
         cmd.add_argument("--json", action="store_true", help="one JSON document")
         _add_redis_options(cmd)
@@ -141,12 +144,17 @@ def _add_control_commands(sub: Any) -> None:
     paused.set_defaults(handler=_cmd_paused)
 
     limits = sub.add_parser(
-        "limits", help="show or change limits at run time (global, one --tenant's or --sender's)"
+        "limits",
+        help="show or change limits at run time (global, one --tenant's, --sender's or "
+        "--channel's)",
     )
     scope = limits.add_mutually_exclusive_group()
     scope.add_argument("--tenant", help="change this tenant's limits (else the global ones)")
     scope.add_argument("--sender", help="change this sender's rate and burst")
-    limits.add_argument("--cap", type=int, help="sends in flight at once (tenant only; 0 = off)")
+    scope.add_argument("--channel", help="change this channel's cap, rate and burst")
+    limits.add_argument(
+        "--cap", type=int, help="sends in flight at once, over all workers (not --sender; 0 = off)"
+    )
     limits.add_argument("--rate", type=float, help="sends per second (0 = off)")
     limits.add_argument("--burst", type=int, help="sends at once before the rate applies")
     limits.add_argument("--clear", action="store_true", help="back to the workers' defaults")
@@ -189,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run a worker process")
     worker.add_argument("--burst", action="store_true", help="exit once everything is delivered")
-    worker.add_argument("--deliverer", help="webhook | sink | noop | module:factory")
+    worker.add_argument("--deliverer", help="webhook | channels | sink | noop | module:factory")
     worker.add_argument("--webhook-url", dest="webhook_url")
     worker.add_argument("--concurrency", type=int)
     _add_redis_options(worker)

@@ -1,11 +1,12 @@
 """Run-time controls shared by every worker: pauses and limits, read by workers within ~1 s.
 
-Pauses (``ns:paused``): the whole namespace, one priority, or one tenant. Workers stop
+Pauses (``ns:paused``): the whole namespace, one priority, one tenant or one channel. Workers stop
 starting sends for what is paused at their next ownership tick (<= 0.5 s); in-flight sends
 finish; nothing is dropped; resume continues each conversation in order.
 
 Limits: per tenant (``keys.tenant_limits``: cap, rate, burst), per sender
-(``keys.sender_limits``: rate, burst) and global (``keys.global_limits``: rate, burst)
+(``keys.sender_limits``: rate, burst), per channel (``keys.channel_limits``: cap, rate,
+burst; ``consumers.channel_gate``) and global (``keys.global_limits``: rate, burst, cap)
 override the workers' configured defaults from the next admission on, without a restart.
 A field set to 0 switches that limit off for the tenant or sender; clearing returns it to
 the default. Overrides act where flow control is on (any of RELAYQ_TENANT_CAP,
@@ -21,18 +22,20 @@ import redis
 
 from relayq.streams.errors import ValidationError
 from relayq.streams.keys import Keys, pause_scope
-from relayq.streams.settings import Settings
+from relayq.streams.settings import Settings, parse_channel_limits
 from relayq.streams.validation import (
     MAX_SENDER_LENGTH,
     MAX_TENANT_LENGTH,
+    check_channel,
     check_identifier,
 )
 
-__all__ = ("Controls", "Limits", "default_limits")
+__all__ = ("Controls", "Limits", "channel_defaults", "default_limits")
 
 _TENANT_FIELDS = ("cap", "rate", "burst")
 _SENDER_FIELDS = ("rate", "burst")
-_GLOBAL_FIELDS = ("rate", "burst")
+_GLOBAL_FIELDS = ("rate", "burst", "cap")
+_CHANNEL_FIELDS = ("cap", "rate", "burst")
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,8 +54,18 @@ def default_limits(settings: Settings) -> dict[str, Limits]:
             cap=settings.tenant_cap, rate=settings.tenant_rate, burst=settings.tenant_burst
         ),
         "sender": Limits(rate=settings.sender_rate, burst=settings.sender_burst),
-        "global": Limits(rate=settings.global_rate, burst=settings.global_burst),
+        "global": Limits(
+            rate=settings.global_rate, burst=settings.global_burst, cap=settings.global_cap
+        ),
     }
+
+
+def channel_defaults(settings: Settings, channel: str) -> Limits:
+    """The limits ``settings`` give ``channel`` (RELAYQ_CHANNEL_LIMITS; 0 = none)."""
+    configured = parse_channel_limits(settings.channel_limits or "{}").get(channel)
+    if configured is None:
+        return Limits(cap=0, rate=0.0, burst=1)
+    return Limits(cap=configured.cap, rate=configured.rate, burst=configured.burst)
 
 
 def _check_limit(field: str, value: float | None) -> str | None:
@@ -77,6 +90,10 @@ def _sender_limits(keys: Keys, sender: str) -> str:
     return keys.sender_limits(check_identifier("sender", sender, MAX_SENDER_LENGTH))
 
 
+def _channel_limits(keys: Keys, channel: str) -> str:
+    return keys.channel_limits(check_channel(channel))
+
+
 class Controls:
     """Pause, resume and limit a namespace from any process (blocking Redis client)."""
 
@@ -88,19 +105,39 @@ class Controls:
         """Close the client's connections."""
         self._client.close()
 
-    def pause(self, *, priority: str | int | None = None, tenant: str | None = None) -> str:
-        """Pause the namespace (no arguments), one priority or one tenant; returns the scope."""
-        scope = self._scope(priority, tenant)
+    def pause(
+        self,
+        *,
+        priority: str | int | None = None,
+        tenant: str | None = None,
+        channel: str | None = None,
+    ) -> str:
+        """Pause the namespace (no arguments), one priority, one tenant or one channel;
+        returns the scope."""
+        scope = self._scope(priority, tenant, channel)
         self._client.hset(self._keys.paused, scope, "1")
         return scope
 
-    def resume(self, *, priority: str | int | None = None, tenant: str | None = None) -> bool:
+    def resume(
+        self,
+        *,
+        priority: str | int | None = None,
+        tenant: str | None = None,
+        channel: str | None = None,
+    ) -> bool:
         """Lift that pause; False when it was not paused."""
-        return bool(self._client.hdel(self._keys.paused, self._scope(priority, tenant)))
+        scope = self._scope(priority, tenant, channel)
+        return bool(self._client.hdel(self._keys.paused, scope))
 
     def paused(self) -> list[str]:
-        """The paused scopes: ``all``, ``priority:<p>``, ``tenant:<t>``."""
+        """The paused scopes: ``all``, ``priority:<p>``, ``tenant:<t>``, ``channel:<c>``."""
         return sorted(s.decode() for s in self._client.hkeys(self._keys.paused))  # type: ignore[union-attr]
+
+    def pause_reasons(self) -> dict[str, str]:
+        """Why each scope is paused, where a worker said (a channel whose provider rejected
+        its credentials); an operator's pause has no reason."""
+        raw = self._client.hgetall(self._keys.paused)
+        return {k.decode(): v.decode() for k, v in raw.items() if v != b"1"}  # type: ignore[union-attr]
 
     def set_tenant_limits(
         self,
@@ -135,10 +172,35 @@ class Controls:
         """Back to the workers' defaults for this sender."""
         self._client.delete(_sender_limits(self._keys, sender))
 
-    def set_global_limits(self, *, rate: float | None = None, burst: int | None = None) -> Limits:
-        """Override the namespace-wide rate (sends/s; 0 = unlimited) and burst."""
-        self._write(self._keys.global_limits, {"rate": rate, "burst": burst})
+    def set_global_limits(
+        self, *, rate: float | None = None, burst: int | None = None, cap: int | None = None
+    ) -> Limits:
+        """Override the namespace-wide rate (sends/s; 0 = unlimited), burst and cap (sends
+        in flight at once over all workers; 0 = none)."""
+        self._write(self._keys.global_limits, {"rate": rate, "burst": burst, "cap": cap})
         return self.global_limits()
+
+    def set_channel_limits(
+        self,
+        channel: str,
+        *,
+        cap: int | None = None,
+        rate: float | None = None,
+        burst: int | None = None,
+    ) -> Limits:
+        """Set the channel's in-flight cap and/or rate (sends/s) and burst, cluster-wide."""
+        key = _channel_limits(self._keys, channel)
+        self._write(key, {"cap": cap, "rate": rate, "burst": burst})
+        self._client.sadd(self._keys.limited_channels, channel)
+        return self.channel_limits(channel)
+
+    def channel_limits(self, channel: str) -> Limits:
+        return self._read(_channel_limits(self._keys, channel), _CHANNEL_FIELDS)
+
+    def clear_channel_limits(self, channel: str) -> None:
+        """No limits of its own for this channel (back to RELAYQ_CHANNEL_LIMITS)."""
+        self._client.delete(_channel_limits(self._keys, channel))
+        self._client.srem(self._keys.limited_channels, channel)
 
     def global_limits(self) -> Limits:
         return self._read(self._keys.global_limits, _GLOBAL_FIELDS)
@@ -146,11 +208,15 @@ class Controls:
     def clear_global_limits(self) -> None:
         self._client.delete(self._keys.global_limits)
 
-    def _scope(self, priority: str | int | None, tenant: str | None) -> str:
+    def _scope(
+        self, priority: str | int | None, tenant: str | None, channel: str | None = None
+    ) -> str:
         if tenant is not None:
             tenant = check_identifier("tenant", tenant, MAX_TENANT_LENGTH)
+        if channel is not None:
+            channel = check_channel(channel)
         level = None if priority is None else self._keys.levels.resolve(priority)
-        return pause_scope(priority=level, tenant=tenant)
+        return pause_scope(priority=level, tenant=tenant, channel=channel)
 
     def _write(self, key: str, values: dict[str, float | None]) -> None:
         mapping = {f: text for f, v in values.items() if (text := _check_limit(f, v)) is not None}

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import msgspec
 
 from relayq.ops.cli_errors import usage_error
-from relayq.ops.controls import Controls, Limits, default_limits
+from relayq.ops.controls import Controls, Limits, channel_defaults, default_limits
 from relayq.ops.running_redis import running_redis
 from relayq.streams.keys import Keys
 from relayq.streams.namespace_shape import compare_namespace_sync
@@ -40,17 +40,18 @@ def _controls(settings: Settings) -> Iterator[Controls]:
 
 def run_pause(settings: Settings, args: argparse.Namespace) -> int:
     """Pause or resume (``args.command``) exactly the scope given; none given is refused."""
-    if not (args.all or args.tenant or args.priority):
+    if not (args.all or args.tenant or args.priority or args.channel):
         return usage_error(
             f"`relayq {args.command}` needs a scope: --all (the whole namespace), "
-            "--tenant TENANT or --priority PRIORITY"
+            "--tenant TENANT, --priority PRIORITY or --channel CHANNEL"
         )
+    scope_of = {"priority": args.priority, "tenant": args.tenant, "channel": args.channel}
     with _controls(settings) as controls:
         if args.command == "pause":
-            changed, scope = True, controls.pause(priority=args.priority, tenant=args.tenant)
+            changed, scope = True, controls.pause(**scope_of)
             text = f"paused {scope}"
         else:
-            changed = controls.resume(priority=args.priority, tenant=args.tenant)
+            changed = controls.resume(**scope_of)
             text, scope = ("resumed" if changed else "was not paused"), None
         paused = controls.paused()
     if getattr(args, "json", False):
@@ -66,10 +67,12 @@ def run_paused(settings: Settings, as_json: bool = False) -> int:
     """List the paused scopes, one a line (read-only)."""
     with _controls(settings) as controls:
         scopes = controls.paused()
+        reasons = controls.pause_reasons()
     if as_json:
-        print(json.dumps({"paused": scopes}))
+        print(json.dumps({"paused": scopes, "reasons": reasons}))
     else:
-        print("\n".join(scopes) if scopes else "nothing is paused")
+        lines = [f"{s}: {reasons[s]}" if s in reasons else s for s in scopes]
+        print("\n".join(lines) if lines else "nothing is paused")
     return 0
 
 
@@ -104,10 +107,15 @@ def _change(controls: Controls, args: argparse.Namespace) -> None:
             controls.clear_sender_limits(args.sender)
         elif any(v is not None for v in values.values()):
             controls.set_sender_limits(args.sender, **values)
+    elif args.channel is not None:
+        if args.clear:
+            controls.clear_channel_limits(args.channel)
+        elif args.cap is not None or any(v is not None for v in values.values()):
+            controls.set_channel_limits(args.channel, cap=args.cap, **values)
     elif args.clear:
         controls.clear_global_limits()
-    elif any(v is not None for v in values.values()):
-        controls.set_global_limits(**values)
+    elif args.cap is not None or any(v is not None for v in values.values()):
+        controls.set_global_limits(cap=args.cap, **values)
 
 
 def _show(controls: Controls, args: argparse.Namespace, settings: Settings) -> None:
@@ -118,6 +126,10 @@ def _show(controls: Controls, args: argparse.Namespace, settings: Settings) -> N
     elif args.sender is not None:
         limits = describe_limits(controls.sender_limits(args.sender), defaults["sender"])
         print(f"sender {args.sender}: {limits}")
+    elif args.channel is not None:
+        default = channel_defaults(settings, args.channel)
+        limits = describe_limits(controls.channel_limits(args.channel), default)
+        print(f"channel {args.channel}: {limits}")
     else:
         print(f"global: {describe_limits(controls.global_limits(), defaults['global'])}")
         print(f"each tenant: {describe_limits(Limits(), defaults['tenant'])}")
@@ -134,8 +146,8 @@ def run_limits(settings: Settings, args: argparse.Namespace) -> int:
     changes = any(v is not None for v in (args.rate, args.burst, args.cap))
     if args.clear and changes:
         return usage_error("--clear takes no --cap, --rate or --burst")
-    if args.cap is not None and args.tenant is None:
-        return usage_error("--cap needs --tenant (the cap is per tenant)")
+    if args.cap is not None and args.sender is not None:
+        return usage_error("--cap is for a --tenant, a --channel or the global limits")
     with _controls(settings) as controls:
         _change(controls, args)
         if getattr(args, "json", False):
@@ -154,6 +166,9 @@ def _limits_document(
         scope, overrides, default = "tenant", controls.tenant_limits(args.tenant), "tenant"
     elif args.sender is not None:
         scope, overrides, default = "sender", controls.sender_limits(args.sender), "sender"
+    elif args.channel is not None:
+        defaults["channel"] = channel_defaults(settings, args.channel)
+        scope, overrides, default = "channel", controls.channel_limits(args.channel), "channel"
     else:
         scope, overrides, default = "global", controls.global_limits(), "global"
     return {

@@ -10,6 +10,9 @@ purpose as configured:
 - ``latency``: seconds to wait before answering;
 - recipients starting ``reject-`` are answered 400 (permanent), ``down-`` always 500.
 
+Fakes of real providers (``ops.fake_http``) are mounted under a path prefix
+(``mount``): a request under it goes to that fake with its headers and query.
+
 ``GET /received`` returns the accepted deliveries as JSON, ``GET /stats`` the counters,
 ``GET /attempts`` every request with its answer; ``POST /stats/reset`` restarts the
 in-flight high-water marks from what is in flight now.
@@ -29,6 +32,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
+
+from relayq.ops.fake_http import FakeRequest, Handler, ResetConnection
 
 __all__ = ("Attempt", "Delivery", "LocalProvider", "ProviderBehaviour", "ProviderThread")
 
@@ -103,6 +108,16 @@ class LocalProvider:
         self.attempts: list[Attempt] = []
         self.counters = _Counters()
         self._throttle_left = dict(self.behaviour.throttle_tenants)
+        self._mounts: dict[str, Handler] = {}
+
+    def mount(self, prefix: str, handler: Handler) -> None:
+        """Send requests whose path starts with ``prefix`` (e.g. ``/whatsapp``) to
+        ``handler``, with their headers and query."""
+        self._mounts[prefix.rstrip("/")] = handler
+
+    def base_url(self, prefix: str = "") -> str:
+        """``http://127.0.0.1:<port><prefix>``."""
+        return f"http://127.0.0.1:{self.port}{prefix}"
 
     @property
     def port(self) -> int:
@@ -141,17 +156,28 @@ class LocalProvider:
                 if not request_line:
                     return
                 method, path, _ = request_line.decode("latin-1").split(" ", 2)
-                length = 0
+                fields: dict[str, str] = {}
                 while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
                     name, _, value = line.decode("latin-1").partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value)
+                    fields[name.strip().lower()] = value.strip()
+                length = int(fields.get("content-length", 0))
                 body = await reader.readexactly(length) if length else b""
-                status, headers, payload = await self._respond(method, path, body)
+                fake = self._mounted(path)
+                if fake is None:
+                    status, headers, payload = await self._respond(method, path, body)
+                else:
+                    bare, _, query = path.partition("?")
+                    status, headers, payload = await fake(
+                        FakeRequest(method, bare, query, fields, body)
+                    )
+                headers.setdefault("content-type", "application/json")
                 head = f"HTTP/1.1 {status} X\r\ncontent-length: {len(payload)}\r\n"
                 head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-                writer.write(head.encode() + b"content-type: application/json\r\n\r\n" + payload)
+                writer.write(head.encode() + b"\r\n" + payload)
                 await writer.drain()
+        except ResetConnection:
+            writer.transport.abort()
+            return
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             return
         except asyncio.CancelledError:
@@ -160,6 +186,14 @@ class LocalProvider:
             writer.close()
             if handler is not None:
                 self._handlers.discard(handler)
+
+    def _mounted(self, path: str) -> Handler | None:
+        if not self._mounts:
+            return None
+        for prefix, handler in self._mounts.items():
+            if path.startswith(prefix + "/") or path.split("?", 1)[0] == prefix:
+                return handler
+        return None
 
     async def _respond(
         self, method: str, path: str, body: bytes

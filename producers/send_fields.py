@@ -31,6 +31,7 @@ class ScheduleFields(TypedDict):
     metadata: NotRequired[Mapping[str, str] | None]
     sender: NotRequired[str | None]
     max_attempts: NotRequired[int | None]
+    channel: NotRequired[str | None]
 
 
 class SendFields(ScheduleFields):

@@ -35,7 +35,8 @@ class SendRequest:
     """One message to send. ``delay`` (seconds) and ``not_before`` (aware datetime or Unix
     seconds) hold it back until then; ``dedup_key`` suppresses repeats within the window;
     ``sender`` is the provider-side sending identity that per-sender limits apply to;
-    ``max_attempts`` (1 to 1000) replaces the workers' ``max_attempts`` for this message.
+    ``max_attempts`` (1 to 1000) replaces the workers' ``max_attempts`` for this message;
+    ``channel`` (``whatsapp``, ``sms``, ``email``, ...) picks the workers' adapter for it.
     ``priority`` is a level's name or number (``RELAYQ_PRIORITIES``); None is the
     namespace's default level (``normal``, or the lowest level if there is no ``normal``)."""
 
@@ -50,6 +51,7 @@ class SendRequest:
     metadata: Mapping[str, str] | None = None
     sender: str | None = None
     max_attempts: int | None = None
+    channel: str | None = None
 
 
 _FIELDS = tuple(field.name for field in dataclasses.fields(SendRequest))
@@ -161,5 +163,6 @@ def prepare(
         sender=request.sender,
         max_attempts=request.max_attempts,
         batch=batch,
+        channel=request.channel,
     )
     return PreparedMessage(check_message_fields(message), due_ms)

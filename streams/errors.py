@@ -10,12 +10,17 @@ RelayqError
 └── DeliveryError                        raised by deliverers (see relayq.streams.deliverer)
     ├── RetryableDeliveryError           try again later (5xx, timeout, connection reset)
     │   └── ThrottledError               the provider asked us to slow down (429)
+    ├── ChannelDownError                 the channel cannot send at all (credentials
+    │                                    rejected): paused until an operator resumes it
     └── PermanentDeliveryError           never retry (4xx other than 408/429)
 """
 
 from __future__ import annotations
 
+import enum
+
 __all__ = (
+    "ChannelDownError",
     "ConfigurationError",
     "DeliveryError",
     "DirectSendError",
@@ -25,6 +30,7 @@ __all__ = (
     "RelayqError",
     "RetryableDeliveryError",
     "SendFencedError",
+    "ThrottleScope",
     "ThrottledError",
     "ValidationError",
 )
@@ -96,10 +102,43 @@ class RetryableDeliveryError(DeliveryError):
         self.retry_after = retry_after
 
 
+class ThrottleScope(enum.StrEnum):
+    """Whom a provider's throttling concerns, so only they wait."""
+
+    SENDER = "sender"
+    """The sending identity (a WhatsApp phone number id, a from-number); a message without
+    a sender pauses its tenant instead."""
+    RECIPIENT = "recipient"
+    """One recipient (WhatsApp 131056, a pair rate limit): only that conversation waits."""
+    TENANT = "tenant"
+    CHANNEL = "channel"
+    """The whole channel's account (SendGrid's 429): no worker sends on it meanwhile."""
+
+
 class ThrottledError(RetryableDeliveryError):
-    """The provider throttled us (HTTP 429). Waiting does not use up an attempt."""
+    """The provider throttled us (HTTP 429, or a provider's throttling code). Waiting does
+    not use up an attempt. ``scope`` says who waits (the sender by default)."""
 
     kind = "throttled"
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retry_after: float | None = None,
+        kind: str | None = None,
+        scope: ThrottleScope = ThrottleScope.SENDER,
+    ) -> None:
+        super().__init__(reason, retry_after=retry_after, kind=kind)
+        self.scope = scope
+
+
+class ChannelDownError(DeliveryError):
+    """The channel cannot send anything (WhatsApp 190: the access token expired or was
+    revoked). The worker pauses the channel cluster-wide and raises an alert; the message
+    keeps its place and its attempts. An operator resumes the channel once fixed."""
+
+    kind = "channel_down"
 
 
 class PermanentDeliveryError(DeliveryError):

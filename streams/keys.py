@@ -40,7 +40,8 @@ only ever used by single-key commands.
     {ns:P}:schedules:due           sorted set: schedule name -> next due time (ms)
     ns:schedules                   hash: schedule name -> partition (to find one by name)
     ns:paused                      hash: paused scope ("all", "priority:<level>", "tenant:<t>",
-                                   built by ``pause_scope``) -> 1
+                                   "channel:<c>", built by ``pause_scope``) -> 1, or why
+                                   (a channel paused by its provider's credentials error)
     ns:sink                        list: what the ``sink`` deliverer delivered, in order
 
 Flow control keys share one tag, ``{ns:flow}``, so one script call decides a whole round
@@ -57,7 +58,15 @@ one call per round, not per message):
     {ns:flow}:s:<s>:pause          string with a TTL: provider asked this sender to wait
     {ns:flow}:s:<s>:rate           string: the sender's GCRA theoretical arrival time (ms)
     {ns:flow}:rate                 string: global GCRA theoretical arrival time (ms)
-    {ns:flow}:limits               hash: rate, burst overriding the global defaults
+    {ns:flow}:limits               hash: rate, burst, cap overriding the global defaults
+    {ns:flow}:in_flight            sorted set: send lease -> expiry (ms), the sends in flight
+                                   under the global cap (only while RELAYQ_GLOBAL_CAP is on)
+    {ns:flow}:channels             set: the channels with limits set at run time
+    {ns:flow}:c:<c>:limits         hash: cap, rate, burst of one channel
+    {ns:flow}:c:<c>:in_flight      sorted set: send lease -> expiry (ms) of the channel's
+                                   sends in flight (consumers.channel_gate)
+    {ns:flow}:c:<c>:rate           string: the channel's GCRA theoretical arrival time (ms)
+    {ns:flow}:c:<c>:pause          string with a TTL: provider asked the channel to wait
 """
 
 from __future__ import annotations
@@ -75,7 +84,9 @@ __all__ = (
     "PAUSE_ALL",
     "RATE_BUCKET_MS",
     "TENANT_PAUSE_PREFIX",
+    "CHANNEL_PAUSE_PREFIX",
     "Keys",
+    "channel_pause_scope",
     "pause_scope",
     "priority_pause_scope",
     "sink_key",
@@ -105,11 +116,23 @@ def tenant_pause_scope(tenant: str) -> str:
     return f"{TENANT_PAUSE_PREFIX}{tenant}"
 
 
-def pause_scope(*, priority: str | None = None, tenant: str | None = None) -> str:
-    """The ``ns:paused`` field for a scope: the namespace (neither given), one priority
-    level (its name) or one tenant."""
-    if priority is not None and tenant is not None:
-        raise ValueError("pause one priority or one tenant, not both at once")
+CHANNEL_PAUSE_PREFIX = "channel:"
+
+
+def channel_pause_scope(channel: str) -> str:
+    """The ``ns:paused`` field that pauses one channel."""
+    return f"{CHANNEL_PAUSE_PREFIX}{channel}"
+
+
+def pause_scope(
+    *, priority: str | None = None, tenant: str | None = None, channel: str | None = None
+) -> str:
+    """The ``ns:paused`` field for a scope: the namespace (none given), one priority
+    level (its name), one tenant or one channel."""
+    if sum(value is not None for value in (priority, tenant, channel)) > 1:
+        raise ValueError("pause one priority, one tenant or one channel, not several at once")
+    if channel is not None:
+        return channel_pause_scope(channel)
     if priority is not None:
         return priority_pause_scope(priority)
     if tenant is not None:
@@ -275,6 +298,30 @@ class Keys:
 
     def sender_rate(self, sender: str) -> str:
         return f"{self._sender_tag(sender)}:rate"
+
+    def _channel_tag(self, channel: str) -> str:
+        return f"{{{self.namespace}:flow}}:c:{channel}"
+
+    def channel_limits(self, channel: str) -> str:
+        return f"{self._channel_tag(channel)}:limits"
+
+    def channel_in_flight(self, channel: str) -> str:
+        return f"{self._channel_tag(channel)}:in_flight"
+
+    def channel_rate(self, channel: str) -> str:
+        return f"{self._channel_tag(channel)}:rate"
+
+    def channel_pause(self, channel: str) -> str:
+        return f"{self._channel_tag(channel)}:pause"
+
+    @property
+    def limited_channels(self) -> str:
+        """The set of channels with limits set at run time (workers read it each tick)."""
+        return f"{{{self.namespace}:flow}}:channels"
+
+    @property
+    def global_in_flight(self) -> str:
+        return f"{{{self.namespace}:flow}}:in_flight"
 
     @property
     def global_rate(self) -> str:

@@ -11,7 +11,10 @@ from typing import Annotated, Any
 
 import msgspec
 
-__all__ = ("Message", "Priority")
+__all__ = ("CHANNEL_PATTERN", "Message", "Priority")
+
+CHANNEL_PATTERN = "^[a-z][a-z0-9_-]{0,31}$"
+"""A channel name: lowercase letters, digits, ``_`` and ``-``, up to 32, a letter first."""
 
 
 class Priority(enum.StrEnum):
@@ -61,6 +64,10 @@ class Message(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
     batch: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | None = None
     """The ``send_many`` call it came in (``streams.batch``): workers count its outcome
     there."""
+    channel: Annotated[str, msgspec.Meta(pattern=CHANNEL_PATTERN)] | None = None
+    """How it is delivered (``whatsapp``, ``sms``, ``email``, ``webhook``, ...): the
+    worker's adapter for that channel sends it (``consumers.channel_router``); None: the
+    worker's default channel."""
 
     def payload_json(self) -> Any:
         """The payload decoded from JSON."""

@@ -77,6 +77,11 @@ class OutcomeRecord(msgspec.Struct, frozen=True, omit_defaults=True):
     """A delayed message's due time."""
     next_attempt_ms: int | None = None
     """A retrying message's next attempt."""
+    receipt: str | None = None
+    """The provider's furthest delivery receipt (sent, delivered, read, failed), from its
+    status callbacks (``relayq api``'s ``/v1/receipts/...``)."""
+    receipt_ms: int | None = None
+    """When that receipt arrived (Unix ms)."""
 
 
 _encoder = msgspec.json.Encoder()

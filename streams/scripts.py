@@ -34,6 +34,7 @@ class Scripts:
     __slots__ = (
         "acknowledge",
         "admit_and_read",
+        "channel_admit",
         "dead_letter",
         "enqueue",
         "enqueue_many",
@@ -57,3 +58,4 @@ class Scripts:
         self.lease_round: AsyncScript = client.register_script(script_source("lease_round"))
         self.fire_schedule: AsyncScript = client.register_script(script_source("fire_schedule_6"))
         self.mark_started: AsyncScript = client.register_script(script_source("mark_started_1"))
+        self.channel_admit: AsyncScript = client.register_script(script_source("channel_admit_4"))

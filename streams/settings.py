@@ -11,25 +11,40 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from relayq.streams.errors import ConfigurationError
+from relayq.streams.message import CHANNEL_PATTERN
 from relayq.streams.priority_levels import DEFAULT_PRIORITIES, PriorityLevels
 
 __all__ = (
+    "DEFAULT_CHANNELS",
     "ENVIRONMENT",
     "EVENT_LOOPS",
     "SECRET_FIELDS",
+    "ChannelLimits",
     "Settings",
     "default_data_dir",
+    "parse_channel_limits",
     "parse_headers",
 )
 
-SECRET_FIELDS = ("webhook_secret", "webhook_headers")
+SECRET_FIELDS = (
+    "webhook_secret",
+    "webhook_headers",
+    "whatsapp_token",
+    "whatsapp_app_secret",
+    "whatsapp_verify_token",
+    "twilio_auth_token",
+    "sendgrid_api_key",
+    "smtp_url",
+)
 """Fields whose values ``repr`` does not show."""
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
+DEFAULT_CHANNELS = "whatsapp=whatsapp,sms=twilio,email=sendgrid>smtp,webhook=webhook"
+"""Channel -> adapters, used with ``RELAYQ_DELIVERER=channels`` (only those configured)."""
 """A worker's event loop choices (``Settings.event_loop``, ``ops.event_loop``)."""
 
 
@@ -113,7 +128,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Outcome events kept per partition in ``{ns:P}:events`` (``Producer.events()``);
     0 = no events."""
     deliverer: str = "webhook"
-    """``webhook``, ``sink`` (records in Redis, for demos) or ``module:factory``."""
+    """``webhook``, ``channels`` (an adapter per channel: ``RELAYQ_CHANNELS``), ``sink``
+    (records in Redis, for demos), ``noop`` or ``module:factory``."""
     event_loop: str = "auto"
     """A worker's event loop: ``auto`` (uvloop if installed), ``uvloop`` or ``asyncio``."""
     webhook_url: str | None = None
@@ -122,14 +138,51 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_headers: str | None = None
     """Headers every webhook request carries (a provider's auth): a JSON object of names to
     values, e.g. ``{"Authorization": "Bearer ..."}``; never printed or logged."""
+    channels: str = DEFAULT_CHANNELS
+    """With ``deliverer=channels``: each channel's adapters, ``name=adapter[>fallback...]``
+    comma-separated (``consumers.channel_router``). Adapters: whatsapp, twilio, sendgrid,
+    smtp, webhook, sink, noop."""
+    default_channel: str = "webhook"
+    """The channel of a message that names none (``deliverer=channels``)."""
+    global_cap: int = 0
+    """Sends in flight at once across all workers and tenants (0 = no cap)."""
+    channel_limits: str | None = None
+    """Each channel's limits across all workers, a JSON object: ``{"email": {"rate": 10,
+    "cap": 5}, "whatsapp": {"rate": 5, "cap": 3, "burst": 1}}`` (rate: sends/s, cap: sends
+    in flight; 0 or absent = none). ``relayq limits --channel`` overrides at run time."""
+    whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
+    """Meta Graph API base URL (version included); a local provider's in tests."""
+    whatsapp_token: str | None = None
+    """WhatsApp Cloud API access token (bearer); never printed or logged."""
+    whatsapp_phone_number_id: str | None = None
+    """The sending phone number id of messages without a ``sender``."""
+    whatsapp_app_secret: str | None = None
+    """The Meta app secret: receipts check ``X-Hub-Signature-256`` with it."""
+    whatsapp_verify_token: str | None = None
+    """The token Meta's webhook verification (``hub.verify_token``) must present."""
+    twilio_api_url: str = "https://api.twilio.com"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    """Twilio auth token (basic auth, and ``X-Twilio-Signature`` of receipts)."""
+    twilio_from: str | None = None
+    """The From number (or a Messaging Service SID, ``MG...``) of messages without a sender."""
+    twilio_status_callback: str | None = None
+    """The public URL of relayq's Twilio receipts endpoint (``.../v1/receipts/twilio``);
+    each message's ``StatusCallback`` (unset: no receipts asked)."""
+    sendgrid_api_url: str = "https://api.sendgrid.com"
+    sendgrid_api_key: str | None = None
+    email_from: str | None = None
+    """The From address of emails without a sender."""
+    smtp_url: str | None = None
+    """``smtp://user:password@host:port`` (STARTTLS when offered) or ``smtps://`` (TLS);
+    needs the ``relayq[smtp]`` extra; never printed or logged."""
     direct_send: bool = False
     """Producers deliver each message themselves through the deliverer above instead of
     queueing it (a rollback switch): no Redis, so no ordering, limits, retries, DLQ or dedup."""
 
     def __post_init__(self) -> None:
         _check_positive_int("partitions", self.partitions, maximum=16384)
-        if self.webhook_headers is not None:
-            parse_headers(self.webhook_headers)
+        self._check_documents()
         if self.event_loop not in EVENT_LOOPS:
             raise ConfigurationError(
                 f"event_loop must be {', '.join(EVENT_LOOPS)}, got {self.event_loop!r}"
@@ -157,6 +210,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         )
         _check_count("events_keep", self.events_keep, maximum=10**7, zero=" (off)")
         _check_count("tenant_cap", self.tenant_cap, maximum=1_000_000, zero=" (off)")
+        _check_count("global_cap", self.global_cap, maximum=1_000_000, zero=" (off)")
         for name in ("global_rate", "tenant_rate", "sender_rate"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
@@ -193,6 +247,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 f"({self.send_timeout}s): a worker must finish any send it starts before "
                 "its lease can run out, or order could break on hand-over"
             )
+
+    def _check_documents(self) -> None:
+        """The settings written as JSON documents."""
+        if self.webhook_headers is not None:
+            parse_headers(self.webhook_headers)
+        if self.channel_limits is not None:
+            parse_channel_limits(self.channel_limits)
 
     @property
     def priority_levels(self) -> PriorityLevels:
@@ -282,6 +343,29 @@ def parse_headers(text: str) -> dict[str, str]:
         if "\r" in value or "\n" in value:
             raise ConfigurationError(f"{problem}: the value of {name!r} holds a line break")
     return headers
+
+
+class ChannelLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One channel's limits (0 = none)."""
+
+    cap: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+    rate: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)] = 0.0
+    burst: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1
+
+
+def parse_channel_limits(text: str) -> dict[str, ChannelLimits]:
+    """``channel_limits`` as a dict; ConfigurationError naming the problem."""
+    try:
+        limits = msgspec.json.decode(text, type=dict[str, ChannelLimits])
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ConfigurationError(
+            f'channel_limits must be a JSON object like {{"email": {{"rate": 10, "cap": 5}}}}: '
+            f"{exc}"
+        ) from None
+    for channel in limits:
+        if not re.fullmatch(CHANNEL_PATTERN, channel):
+            raise ConfigurationError(f"channel_limits: {channel!r} is not a channel name")
+    return limits
 
 
 def _check_count(name: str, value: int, *, maximum: int, zero: str = "") -> None:
@@ -404,7 +488,11 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "keep waiting/in-flight/retrying states for message show (1/0)",
     ),
     "RELAYQ_EVENTS_KEEP": ("events_keep", _integer, "outcome events kept per partition (0 = off)"),
-    "RELAYQ_DELIVERER": ("deliverer", _text, "webhook | sink | noop | module:factory"),
+    "RELAYQ_DELIVERER": (
+        "deliverer",
+        _text,
+        "webhook | channels | sink | noop | module:factory",
+    ),
     "RELAYQ_EVENT_LOOP": (
         "event_loop",
         _text,
@@ -417,6 +505,48 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
         _text,
         "JSON object of headers every webhook request carries",
     ),
+    "RELAYQ_CHANNELS": (
+        "channels",
+        _text,
+        "channel=adapter[>fallback],... (with RELAYQ_DELIVERER=channels)",
+    ),
+    "RELAYQ_DEFAULT_CHANNEL": ("default_channel", _text, "channel of messages naming none"),
+    "RELAYQ_GLOBAL_CAP": ("global_cap", _integer, "sends in flight, all workers (0 = off)"),
+    "RELAYQ_CHANNEL_LIMITS": (
+        "channel_limits",
+        _text,
+        'per channel, JSON: {"email": {"rate": 10, "cap": 5}}',
+    ),
+    "RELAYQ_WHATSAPP_API_URL": ("whatsapp_api_url", _text, "Graph API base URL with version"),
+    "RELAYQ_WHATSAPP_TOKEN": ("whatsapp_token", _text, "WhatsApp Cloud API access token"),
+    "RELAYQ_WHATSAPP_PHONE_NUMBER_ID": (
+        "whatsapp_phone_number_id",
+        _text,
+        "sending phone number id of messages without a sender",
+    ),
+    "RELAYQ_WHATSAPP_APP_SECRET": (
+        "whatsapp_app_secret",
+        _text,
+        "Meta app secret: checks receipts' X-Hub-Signature-256",
+    ),
+    "RELAYQ_WHATSAPP_VERIFY_TOKEN": (
+        "whatsapp_verify_token",
+        _text,
+        "hub.verify_token of Meta's webhook verification",
+    ),
+    "RELAYQ_TWILIO_API_URL": ("twilio_api_url", _text, "Twilio REST API base URL"),
+    "RELAYQ_TWILIO_ACCOUNT_SID": ("twilio_account_sid", _text, "Twilio account SID (AC...)"),
+    "RELAYQ_TWILIO_AUTH_TOKEN": ("twilio_auth_token", _text, "Twilio auth token"),
+    "RELAYQ_TWILIO_FROM": ("twilio_from", _text, "From number or MG... of messages without one"),
+    "RELAYQ_TWILIO_STATUS_CALLBACK": (
+        "twilio_status_callback",
+        _text,
+        "public URL of relayq's /v1/receipts/twilio",
+    ),
+    "RELAYQ_SENDGRID_API_URL": ("sendgrid_api_url", _text, "SendGrid API base URL"),
+    "RELAYQ_SENDGRID_API_KEY": ("sendgrid_api_key", _text, "SendGrid API key"),
+    "RELAYQ_EMAIL_FROM": ("email_from", _text, "From address of emails without a sender"),
+    "RELAYQ_SMTP_URL": ("smtp_url", _text, "smtp[s]://user:password@host:port (relayq[smtp])"),
     "RELAYQ_DIRECT_SEND": ("direct_send", _switch, "producers deliver directly, no queue (1/0)"),
 }
 """Environment variable -> (Settings field, parser, description)."""

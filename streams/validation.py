@@ -16,7 +16,9 @@ from typing import Any
 import msgspec
 
 from relayq.streams.errors import ValidationError
-from relayq.streams.message import Message
+from relayq.streams.message import CHANNEL_PATTERN, Message
+
+_CHANNEL = re.compile(CHANNEL_PATTERN)
 
 __all__ = (
     "MAX_CONVERSATION_LENGTH",
@@ -29,6 +31,7 @@ __all__ = (
     "MAX_RECIPIENT_LENGTH",
     "MAX_SENDER_LENGTH",
     "MAX_TENANT_LENGTH",
+    "check_channel",
     "check_identifier",
     "check_json_document",
     "check_max_attempts",
@@ -147,7 +150,20 @@ def check_message_fields(message: Message) -> Message:
         check_identifier("sender", message.sender, MAX_SENDER_LENGTH)
     if message.max_attempts is not None:
         check_max_attempts(message.max_attempts)
+    if message.channel is not None:
+        check_channel(message.channel)
     return message
+
+
+def check_channel(channel: object) -> str:
+    """A channel name (``streams.message.CHANNEL_PATTERN``)."""
+    if not isinstance(channel, str) or not _CHANNEL.fullmatch(channel):
+        raise ValidationError(
+            "channel",
+            f"{channel!r} is not a channel name: lowercase letters, digits, _ and -, "
+            "a letter first, at most 32",
+        )
+    return channel
 
 
 def check_message(message: Message) -> Message:

@@ -20,7 +20,7 @@ def test_controls_schedules_and_env_print_json(settings: Settings) -> None:
     paused = _json(settings, "pause", "--tenant", "acme")
     assert paused == {"action": "pause", "scope": "tenant:acme", "changed": True,
                       "paused": ["tenant:acme"]}  # fmt: skip
-    assert _json(settings, "paused") == {"paused": ["tenant:acme"]}
+    assert _json(settings, "paused") == {"paused": ["tenant:acme"], "reasons": {}}
     assert _json(settings, "resume", "--tenant", "acme")["changed"] is True
     assert _json(settings, "resume", "--tenant", "acme")["changed"] is False
     limits = _json(settings, "limits", "--tenant", "acme", "--cap", "3")
