@@ -28,6 +28,7 @@ from relayq.ops.api_controls import CONTROL_ROUTES
 from relayq.ops.api_docs import PlainDocsPlugin
 from relayq.ops.api_messages import MESSAGE_ROUTES
 from relayq.ops.api_models import Problem, field_of
+from relayq.ops.api_receipts import RECEIPT_ROUTES
 from relayq.ops.api_repairs import REPAIR_ROUTES
 from relayq.ops.api_stats import STATS_ROUTES
 from relayq.streams.errors import RedisUnavailableError, RelayqError, ValidationError
@@ -35,7 +36,13 @@ from relayq.streams.settings import Settings
 
 __all__ = ("ROUTE_GROUPS", "create_app")
 
-ROUTE_GROUPS: list[list[Any]] = [MESSAGE_ROUTES, STATS_ROUTES, REPAIR_ROUTES, CONTROL_ROUTES]
+ROUTE_GROUPS: list[list[Any]] = [
+    MESSAGE_ROUTES,
+    STATS_ROUTES,
+    REPAIR_ROUTES,
+    CONTROL_ROUTES,
+    RECEIPT_ROUTES,
+]
 """Every module's routes; a module of routes adds its list here."""
 
 

@@ -20,6 +20,8 @@
 --         attempts record is deleted) else ""}, all strings (one argument instead of
 --         seven per entry: packing arguments was most of the worker's cost of acking)
 --
+-- A delivery receipt written to the record before this call (its callback raced the
+-- acknowledgement) is carried into the delivered record (``_record_text.carry_receipt``).
 -- Only an entry this call acknowledged (XACK returns 1) is counted, recorded and
 -- published: one that another owner acknowledged already (redelivered after a crash) is
 -- not counted twice. The streams are the partition's (same hash slot as KEYS).
@@ -27,6 +29,7 @@
 
 -- #include _retain
 -- #include _outcome
+-- #include _record_text
 
 local into = {counts = KEYS[3], records = KEYS[4], index = KEYS[5], events = KEYS[6],
   rate = KEYS[7], batch = ARGV[6]}
@@ -38,7 +41,11 @@ for _, entry in ipairs(cmsgpack.unpack(ARGV[7])) do
   local stream, entry_id = entry[1], entry[2]
   if redis.call('XACK', stream, ARGV[1], entry_id) == 1 then
     acked = acked + 1
-    outcome(into, 'delivered', entry[3], entry[4], entry[5], now, keep_ms, events, entry[6])
+    local record = entry[5]
+    if keep_ms > 0 then  -- a receipt may have come before the acknowledgement
+      record = carry_receipt(record, redis.call('HGET', into.records, entry[4]))
+    end
+    outcome(into, 'delivered', entry[3], entry[4], record, now, keep_ms, events, entry[6])
   end
   entry_ids[#entry_ids + 1] = entry_id
   if entry[7] == '1' then
