@@ -97,11 +97,15 @@ class DeliveryRunner:
         tenant = envelope.message.tenant
         self._metrics.started(tenant)
         try:
-            await self._stall_marks.started(envelope)
+            unsent = await self._stall_marks.started(envelope)
         except REDIS_UNAVAILABLE as exc:
             self._metrics.finished(tenant)
             _log.warning("stall_mark_failed", message_id=envelope.message.id, error=str(exc))
             return _REDIS_RETRY
+        if not unsent:
+            self._metrics.finished(tenant)
+            self._already_delivered(envelope)
+            return None
         try:
             return await self._send_marked(envelope)
         finally:
@@ -139,6 +143,14 @@ class DeliveryRunner:
         self._acknowledger.ack(envelope, provider_message_id)
         self._metrics.delivered += 1
         return None
+
+    def _already_delivered(self, envelope: Envelope) -> None:
+        """Its record says delivered (a previous owner sent it and acknowledged it after
+        this worker read it): acknowledged without a second send. The acknowledgement
+        counts and records nothing when that owner's already took the entry."""
+        self._metrics.skipped_delivered += 1
+        _log.info("already_delivered", message_id=envelope.message.id)
+        self._acknowledger.ack(envelope, None)
 
     async def _attempt(self, envelope: Envelope) -> str | None:
         """One delivery attempt; the provider's id of the message, if it gave one."""

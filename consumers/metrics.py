@@ -17,6 +17,8 @@ class WorkerMetrics:
     released_on_handover: int = 0
     """Entries read but not started because the partition went to another worker (or the
     lease could no longer cover a send): left pending for the next owner, not lost."""
+    skipped_delivered: int = 0
+    """Entries not sent because their message was already recorded as delivered."""
     in_flight: int = 0
     tenant_in_flight: dict[str, int] = dataclasses.field(default_factory=dict)
     """Per tenant; zeros are kept (cheaper per message) and left out of ``snapshot``."""
@@ -37,6 +39,7 @@ class WorkerMetrics:
             "throttled": self.throttled,
             "dead_lettered": self.dead_lettered,
             "released_on_handover": self.released_on_handover,
+            "skipped_delivered": self.skipped_delivered,
             "in_flight": self.in_flight,
             "tenant_in_flight": dict(
                 Counter({t: n for t, n in self.tenant_in_flight.items() if n}).most_common(20)

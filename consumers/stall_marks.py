@@ -14,6 +14,9 @@ hand-overs would dead-letter messages that were never tried.
 
 Marks are batched: the attempts that start in one event-loop turn share one pipelined
 script call per partition, and each waits for it, so no request leaves unmarked.
+
+The same call checks each message's outcome record: one already recorded as delivered is
+not marked, and ``started`` says so (the caller must not send it again).
 """
 
 from __future__ import annotations
@@ -40,22 +43,27 @@ def stall_count(mark: bytes | None) -> int:
 
 
 class StallMarks:
-    def __init__(self, client: Redis, scripts: Scripts, keys: Keys) -> None:
+    def __init__(
+        self, client: Redis, scripts: Scripts, keys: Keys, *, check_delivered: bool = True
+    ) -> None:
         self._client = client
         self._script = scripts.mark_started
         self._keys = keys
-        self._batch: defaultdict[int, list[bytes]] | None = None
-        self._written: asyncio.Future[None] | None = None
-        self._writing: set[asyncio.Task[None]] = set()
+        self._check = b"1" if check_delivered else b"0"
+        self._batch: defaultdict[int, list[bytes | str]] | None = None
+        self._written: asyncio.Future[set[bytes]] | None = None
+        self._writing: set[asyncio.Task[set[bytes]]] = set()
 
-    async def started(self, envelope: Envelope) -> None:
-        """Return once ``envelope``'s attempt is counted in Redis; raises what Redis raised."""
+    async def started(self, envelope: Envelope) -> bool:
+        """Return once ``envelope``'s attempt is counted in Redis: True, or False when its
+        message is already recorded as delivered (not marked: do not send it). Raises what
+        Redis raised."""
         if self._batch is None or self._written is None:
             loop = asyncio.get_running_loop()
-            self._batch, self._written = defaultdict(list), loop.create_future()
+            self._batch, self._written = defaultdict(lambda: [self._check]), loop.create_future()
             loop.call_soon(self._write_batch)
-        self._batch[envelope.state.partition].append(envelope.entry_id)
-        await self._written
+        self._batch[envelope.state.partition] += (envelope.entry_id, envelope.message.id)
+        return envelope.entry_id not in await self._written
 
     async def unmark(self, envelope: Envelope) -> None:
         """The attempt ended without reaching the provider, or without an outcome to record."""
@@ -72,13 +80,15 @@ class StallMarks:
         task.add_done_callback(self._writing.discard)
         task.add_done_callback(lambda done: _settle(written, done))
 
-    async def _write(self, batch: dict[int, list[bytes]]) -> None:
+    async def _write(self, batch: dict[int, list[bytes | str]]) -> set[bytes]:
+        """The entry ids of the batch whose messages are already delivered."""
         script, keys = self._script, self._keys
-        calls = [(script, (keys.stalls(p),), ids) for p, ids in batch.items()]
-        await run_script_calls(self._client, calls)  # one call per partition: independent
+        calls = [(script, (keys.stalls(p), keys.outcomes(p)), args) for p, args in batch.items()]
+        replies = await run_script_calls(self._client, calls)  # one call per partition
+        return {entry_id for reply in replies for entry_id in reply}
 
 
-def _settle(written: asyncio.Future[None], done: asyncio.Task[None]) -> None:
+def _settle(written: asyncio.Future[set[bytes]], done: asyncio.Task[set[bytes]]) -> None:
     if written.done():
         return
     if done.cancelled():
@@ -86,4 +96,4 @@ def _settle(written: asyncio.Future[None], done: asyncio.Task[None]) -> None:
     elif (error := done.exception()) is not None:
         written.set_exception(error)
     else:
-        written.set_result(None)
+        written.set_result(done.result())

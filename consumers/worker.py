@@ -110,7 +110,9 @@ class Worker:
             metrics=self.metrics,
             watchdog=self.watchdog,
             attempt_records=AttemptRecords(client, keys, settings, self.worker_id),
-            stall_marks=StallMarks(client, scripts, keys),
+            stall_marks=StallMarks(
+                client, scripts, keys, check_delivered=settings.keep_delivered > 0
+            ),
             channels=self.channels,
             pauses=self.pauses,
             worker_id=self.worker_id,

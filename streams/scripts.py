@@ -57,5 +57,5 @@ class Scripts:
         self.lease_release: AsyncScript = client.register_script(script_source("lease_release_1"))
         self.lease_round: AsyncScript = client.register_script(script_source("lease_round"))
         self.fire_schedule: AsyncScript = client.register_script(script_source("fire_schedule_6"))
-        self.mark_started: AsyncScript = client.register_script(script_source("mark_started_1"))
+        self.mark_started: AsyncScript = client.register_script(script_source("mark_started_2"))
         self.channel_admit: AsyncScript = client.register_script(script_source("channel_admit_4"))

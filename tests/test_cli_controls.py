@@ -56,7 +56,9 @@ def test_limits_show_the_defaults_in_force_and_mark_overrides(settings: Settings
     ]
 
     done = run_cli(flow_on, "limits", "--rate", "200")
-    assert done.stdout.startswith("global: cap off (default), rate 200/s (override), burst 10 (default)\n")
+    assert done.stdout.startswith(
+        "global: cap off (default), rate 200/s (override), burst 10 (default)\n"
+    )
     done = run_cli(flow_on, "limits", "--tenant", "acme", "--cap", "10")
     assert done.stdout.startswith(
         "tenant acme: cap 10 (override), rate off (default), burst 5 (default)\n"

@@ -42,8 +42,13 @@ for _, entry in ipairs(cmsgpack.unpack(ARGV[7])) do
   if redis.call('XACK', stream, ARGV[1], entry_id) == 1 then
     acked = acked + 1
     local record = entry[5]
-    if keep_ms > 0 then  -- a receipt may have come before the acknowledgement
-      record = carry_receipt(record, redis.call('HGET', into.records, entry[4]))
+    if keep_ms > 0 then
+      local old = redis.call('HGET', into.records, entry[4])
+      if old and string.sub(old, 1, 20) == '{"state":"delivered"' then
+        record = old  -- already delivered: its own record stays (its provider id)
+      else  -- a receipt may have come before the acknowledgement
+        record = carry_receipt(record, old)
+      end
     end
     outcome(into, 'delivered', entry[3], entry[4], record, now, keep_ms, events, entry[6])
   end
