@@ -25,7 +25,7 @@ from tests.support import WorkerPool, pending_total
 REPOSITORY = str(Path(__file__).resolve().parent.parent)
 CRASHING = {"RELAYQ_DELIVERER": "tests.crashing_deliverer:build", "PYTHONPATH": REPOSITORY}
 UNUSED_URL = "http://127.0.0.1:9/unused"
-MESSAGE = {"tenant": "acme", "conversation": "c-1", "recipient": "+15550100"}
+MESSAGE: dict[str, Any] = {"tenant": "acme", "conversation": "c-1", "recipient": "+15550100"}
 
 
 def sunk_ids(client: redis.Redis, keys: Keys) -> list[str]:
