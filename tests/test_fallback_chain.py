@@ -118,11 +118,15 @@ async def test_sendgrid_unreachable_or_its_key_rejected_falls_back_to_smtp(
         ]
     )
     try:
-        await chain.deliver(email_message())
+        with structlog.testing.capture_logs() as logs:
+            await chain.deliver(email_message())
     finally:
         await chain.aclose()
 
     assert len(inbox.envelopes) == 1
+    # A rejected key is an alert (error) even though SMTP covered for it; a dead port is not.
+    expected = "error" if sendgrid_down == "wrong_key" else "warning"
+    assert [log["log_level"] for log in logs] == [expected]
 
 
 async def test_both_down_is_one_retryable_error_with_both_reasons(

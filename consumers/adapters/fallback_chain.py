@@ -70,7 +70,9 @@ class FallbackChain:
                 raise PermanentDeliveryError(_reasons(failures), kind=exc.kind) from exc
             except Exception as exc:  # retryable, throttled, channel down or unexpected
                 failures.append((name, exc))
-                _log.warning(
+                # A dead credential is an alert even while the next adapter covers for it.
+                log = _log.error if isinstance(exc, ChannelDownError) else _log.warning
+                log(
                     "fallback_adapter_failed",
                     message_id=message.id,
                     adapter=name,
