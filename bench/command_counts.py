@@ -79,11 +79,12 @@ class Monitor:
         return self
 
     def _read(self) -> None:
-        assert self._sock is not None
+        sock = self._sock  # kept: _close() sets the attribute to None while this reads
+        assert sock is not None
         rest = b""
         while True:
             try:
-                data = self._sock.recv(1 << 20)
+                data = sock.recv(1 << 20)
             except OSError:
                 return
             if not data:
