@@ -52,6 +52,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         tenant_cap=args.tenant_cap,
         global_rate=args.global_rate,
+        channel=args.channel,
     )
     return run_demo(options)
 
@@ -60,7 +61,12 @@ def _cmd_provider(args: argparse.Namespace) -> int:
     from relayq.ops.provider_command import run_provider
 
     return run_provider(
-        args.port, args.fail_rate, args.throttle_rate, args.retry_after, args.latency
+        args.port,
+        args.fail_rate,
+        args.throttle_rate,
+        args.retry_after,
+        args.latency,
+        status_callbacks=not args.no_status_callbacks,
     )
 
 
@@ -214,14 +220,30 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--global-rate", type=float, default=0.0, help="sends/s (0 = off)")
     demo.add_argument("--data-dir", help="emptied first; default: RELAYQ_DATA_DIR/demo")
     demo.add_argument("--timeout", type=float, default=300.0)
+    demo.add_argument(
+        "--channel",
+        choices=("webhook", "whatsapp", "sms", "email", "mixed"),
+        default="webhook",
+        help="deliver to the local webhook (default) or through the WhatsApp, Twilio (sms) "
+        "and SendGrid (email) adapters to the local provider's fakes; mixed: all three",
+    )
     demo.set_defaults(handler=_cmd_demo)
 
-    provider = sub.add_parser("provider", help="run the local test provider on 127.0.0.1")
+    provider = sub.add_parser(
+        "provider",
+        help="run the local test provider on 127.0.0.1: a webhook and fakes of WhatsApp, "
+        "Twilio and SendGrid (prints the RELAYQ_* variables that use them)",
+    )
     provider.add_argument("--port", type=int, default=8900)
     provider.add_argument("--fail-rate", type=float, default=0.0)
     provider.add_argument("--throttle-rate", type=float, default=0.0)
     provider.add_argument("--retry-after", type=float, default=1.0)
     provider.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    provider.add_argument(
+        "--no-status-callbacks",
+        action="store_true",
+        help="the Twilio fake sends no status callbacks (they cost the provider CPU)",
+    )
     provider.set_defaults(handler=_cmd_provider)
 
     redis_cmd = sub.add_parser("redis", help="start or stop the embedded redis-server")

@@ -11,7 +11,9 @@ purpose as configured:
 - recipients starting ``reject-`` are answered 400 (permanent), ``down-`` always 500.
 
 Fakes of real providers (``ops.fake_http``) are mounted under a path prefix
-(``mount``): a request under it goes to that fake with its headers and query.
+(``mount``): a request under it goes to that fake with its headers and query, and
+``stop()`` also stops every mounted fake that has a ``stop()``. ``LocalProvider(fakes=True)``
+mounts the WhatsApp, Twilio and SendGrid fakes (``ops.local_fakes.LocalFakes``).
 
 ``GET /received`` returns the accepted deliveries as JSON, ``GET /stats`` the counters,
 ``GET /attempts`` every request with its answer; ``POST /stats/reset`` restarts the
@@ -24,18 +26,28 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
 from relayq.ops.fake_http import FakeRequest, Handler, ResetConnection
 
-__all__ = ("Attempt", "Delivery", "LocalProvider", "ProviderBehaviour", "ProviderThread")
+if TYPE_CHECKING:  # local_fakes imports this module (LocalProvider): imported where used
+    from relayq.ops.local_fakes import LocalFakes
+
+__all__ = (
+    "Attempt",
+    "Delivery",
+    "LocalProvider",
+    "ProviderBehaviour",
+    "ProviderThread",
+)
 
 
 class ProviderBehaviour(msgspec.Struct, kw_only=True):
@@ -46,6 +58,9 @@ class ProviderBehaviour(msgspec.Struct, kw_only=True):
     seed: int | None = None
     throttle_tenants: dict[str, int] = {}
     """tenant -> number of its first requests answered 429 (whatever the other rates)."""
+    status_callbacks: bool = True
+    """Whether the Twilio fake sends the status callbacks a send asks for (each costs the
+    provider a client session and two POSTs: the demo turns them off)."""
 
 
 class Delivery(msgspec.Struct, frozen=True, array_like=True):
@@ -98,7 +113,9 @@ class _Counters:
 class LocalProvider:
     """The server; ``await start()`` inside a running loop, ``await stop()`` to end it."""
 
-    def __init__(self, behaviour: ProviderBehaviour | None = None, port: int = 0) -> None:
+    def __init__(
+        self, behaviour: ProviderBehaviour | None = None, port: int = 0, *, fakes: bool = False
+    ) -> None:
         self.behaviour = behaviour or ProviderBehaviour()
         self._random = random.Random(self.behaviour.seed)
         self._port = port
@@ -109,6 +126,8 @@ class LocalProvider:
         self.counters = _Counters()
         self._throttle_left = dict(self.behaviour.throttle_tenants)
         self._mounts: dict[str, Handler] = {}
+        self.fakes: LocalFakes | None = _local_fakes(self) if fakes else None
+        """With ``fakes=True``: the WhatsApp, Twilio and SendGrid fakes mounted here."""
 
     def mount(self, prefix: str, handler: Handler) -> None:
         """Send requests whose path starts with ``prefix`` (e.g. ``/whatsapp``) to
@@ -136,7 +155,9 @@ class LocalProvider:
         return self
 
     async def stop(self) -> None:
-        """Stop listening and close every open connection (no socket is left to leak)."""
+        """Stop the mounted fakes (their callbacks may still call this server), then stop
+        listening and close every open connection (no socket is left to leak)."""
+        await self._stop_mounted()
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -145,6 +166,12 @@ class LocalProvider:
             handler.cancel()
         await asyncio.gather(*handlers, return_exceptions=True)
         await asyncio.sleep(0)  # let the closed transports release their sockets
+
+    async def _stop_mounted(self) -> None:
+        """Stop each object whose method is mounted (see ``_stop``)."""
+        owners = {id(owner): owner for owner in map(_owner, self._mounts.values()) if owner}
+        for owner in owners.values():
+            await _stop(owner)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         handler = asyncio.current_task()
@@ -285,11 +312,33 @@ class LocalProvider:
         c.max_tenant_in_flight = Counter({t: n for t, n in c.tenant_in_flight.items() if n > 0})
 
 
+def _local_fakes(provider: LocalProvider) -> LocalFakes:
+    """``LocalFakes`` mounted on ``provider`` (imported here: it imports this module)."""
+    from relayq.ops.local_fakes import LocalFakes
+
+    return LocalFakes(provider)
+
+
+def _owner(handler: Handler) -> object | None:
+    """The object a mounted bound method belongs to (None for a plain function)."""
+    return getattr(handler, "__self__", None)
+
+
+async def _stop(fake: object) -> None:
+    """``fake.stop()`` if it has one, awaited if it is a coroutine (the fakes differ)."""
+    stop = getattr(fake, "stop", None)
+    stopped = stop() if callable(stop) else None
+    if inspect.isawaitable(stopped):
+        await stopped
+
+
 class ProviderThread:
     """A LocalProvider on its own event loop in a daemon thread (for sync callers, tests)."""
 
-    def __init__(self, behaviour: ProviderBehaviour | None = None, port: int = 0) -> None:
-        self.provider = LocalProvider(behaviour, port)
+    def __init__(
+        self, behaviour: ProviderBehaviour | None = None, port: int = 0, *, fakes: bool = False
+    ) -> None:
+        self.provider = LocalProvider(behaviour, port, fakes=fakes)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
@@ -304,21 +353,22 @@ class ProviderThread:
 
     def deliveries(self) -> list[Delivery]:
         """A snapshot of what was accepted so far, in arrival order."""
-        return self._on_loop(lambda: list(self.provider.deliveries))
+        return self.on_loop(lambda: list(self.provider.deliveries))
 
     def attempts(self) -> list[Attempt]:
         """A snapshot of every request answered so far (any status), in answer order."""
-        return self._on_loop(lambda: list(self.provider.attempts))
+        return self.on_loop(lambda: list(self.provider.attempts))
 
     def stats(self) -> dict[str, Any]:
-        return self._on_loop(self.provider.stats)
+        return self.on_loop(self.provider.stats)
 
     def reset_stats(self) -> None:
         """See ``LocalProvider.reset_stats``."""
-        self._on_loop(self.provider.reset_stats)
+        self.on_loop(self.provider.reset_stats)
 
-    def _on_loop(self, function: Callable[[], _T]) -> _T:
-        """Run ``function`` on the provider's loop (its state is only touched there)."""
+    def on_loop(self, function: Callable[[], _T]) -> _T:
+        """Run ``function`` on the provider's loop (its state, and its fakes', is only
+        touched there)."""
 
         async def call() -> _T:
             return function()
