@@ -141,7 +141,7 @@ class DeliveryRunner:
         except Exception as exc:
             return await self._failed(envelope, exc)
         self._acknowledger.ack(envelope, provider_message_id)
-        self._metrics.delivered += 1
+        self._metrics.add_delivered(envelope.message)
         return None
 
     def _already_delivered(self, envelope: Envelope) -> None:
@@ -179,6 +179,7 @@ class DeliveryRunner:
         """The deliverer's call, ended with TimeoutError at the send timeout."""
         watchdog = self._watchdog
         task = watchdog.start()
+        started = time.perf_counter()
         try:
             result = await self._deliverer.deliver(message)
         except asyncio.CancelledError:
@@ -187,6 +188,7 @@ class DeliveryRunner:
             raise
         finally:
             watchdog.stop(task)
+            self._metrics.add_attempt(message, time.perf_counter() - started)
         # A deliverer written against the protocol returns a DeliveryResult; one that
         # returns nothing still delivered.
         provider_message_id = getattr(result, "provider_message_id", None)
@@ -196,7 +198,7 @@ class DeliveryRunner:
         """The provider asked to slow down: pause whom it concerns (``exc.scope``: the
         sender, without one the tenant; the tenant; the channel, everywhere; or only this
         recipient's conversation); no attempt used."""
-        self._metrics.throttled += 1
+        self._metrics.add_throttled(envelope.message)
         wait = exc.retry_after if exc.retry_after is not None else self._settings.backoff_base
         # The provider's Retry-After is honoured up to _RETRY_AFTER_MAX, not backoff_max
         # (which bounds our own backoff, not how long a provider may ask us to wait).
@@ -230,7 +232,7 @@ class DeliveryRunner:
     async def _channel_down(self, envelope: Envelope, exc: ChannelDownError) -> float:
         """The channel cannot send at all: paused for every worker until an operator
         resumes it; this message keeps its place and its attempts."""
-        self._metrics.throttled += 1
+        self._metrics.add_throttled(envelope.message)
         channel = (
             self._channels.channel_of(envelope.message)
             if self._channels is not None
@@ -259,7 +261,7 @@ class DeliveryRunner:
             error = f"{kind}: {reason} (after {attempts} attempts)"
             return await self._dead_letter(envelope, error, DeadLetterKind.EXHAUSTED, attempts)
         delay = retry_delay(attempts, self._settings.backoff_base, self._settings.backoff_max, hint)
-        self._metrics.retried += 1
+        self._metrics.add_retried(envelope.message)
         await self._record_failure(envelope, delay, reason, kind)
         _log.info(
             "delivery_retry",
@@ -306,7 +308,7 @@ class DeliveryRunner:
             _log.warning("dead_letter_failed", message_id=envelope.message.id, error=str(exc))
             return _REDIS_RETRY
         if moved:
-            self._metrics.dead_lettered += 1
+            self._metrics.add_dead_lettered(envelope.message)
             _log.warning(
                 "dead_lettered",
                 message_id=envelope.message.id,

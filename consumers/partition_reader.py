@@ -243,7 +243,7 @@ class PartitionReader:
             )
             return  # still pending: the next owner or reclaim sees it again
         if moved:
-            self._metrics.dead_lettered += 1
+            self._metrics.add_dead_lettered(message)
         _log.warning(
             "dead_lettered", stream=stream, entry_id=entry_id.decode(), kind=kind, error=error
         )

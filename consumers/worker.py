@@ -44,6 +44,8 @@ from relayq.consumers.stall_marks import StallMarks
 from relayq.consumers.stream_maintenance import StreamMaintenance
 from relayq.consumers.systemd_notify import notify
 from relayq.consumers.task_cancel import cancel_and_wait
+from relayq.consumers.watchdog_ping import SystemdPings, status_line
+from relayq.consumers.worker_metrics_export import serve_metrics
 from relayq.streams.deliverer import Deliverer
 from relayq.streams.keys import Keys
 from relayq.streams.namespace_shape import check_namespace
@@ -78,7 +80,7 @@ class Worker:
         self.settings = settings if settings is not None else Settings.from_env()
         self.worker_id = worker_id or _new_worker_id()
         self.burst = burst
-        self.metrics = WorkerMetrics()
+        self.metrics = WorkerMetrics(default_channel=self.settings.default_channel)
         self.keys = Keys.from_settings(self.settings)
         self._owns_client = client is None
         self.client = (
@@ -312,7 +314,11 @@ class Worker:
         ]
         if self.burst:
             background.append(asyncio.create_task(self._burst_loop(), name="burst"))
+        if self.settings.metrics_port:
+            endpoint = serve_metrics(self.settings, self.metrics)
+            background.append(asyncio.create_task(endpoint, name="metrics_endpoint"))
         notify("READY=1")
+        pings = SystemdPings.start(self._status_line)  # WATCHDOG=1 and STATUS=
         stop = asyncio.create_task(self._stop.wait())
         try:
             done, _ = await asyncio.wait([stop, *background], return_when=asyncio.FIRST_COMPLETED)
@@ -322,9 +328,13 @@ class Worker:
                         "worker_task_failed", task=task.get_name(), exc_info=task.exception()
                     )
         finally:
-            notify("STOPPING=1")
+            pings.stopping()  # STOPPING=1
             await self._shutdown(background)
             stop.cancel()
+            await pings.aclose()
+
+    def _status_line(self) -> str:
+        return status_line(self.metrics, len(self.ownership.held), self.keys.partitions)
 
     async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
         by_name = {task.get_name(): task for task in background}

@@ -27,6 +27,7 @@ from relayq.ops.api_context import ApiContext
 from relayq.ops.api_controls import CONTROL_ROUTES
 from relayq.ops.api_docs import PlainDocsPlugin
 from relayq.ops.api_messages import MESSAGE_ROUTES
+from relayq.ops.api_metrics import METRICS_ROUTES
 from relayq.ops.api_models import Problem, field_of
 from relayq.ops.api_receipts import RECEIPT_ROUTES
 from relayq.ops.api_repairs import REPAIR_ROUTES
@@ -42,6 +43,7 @@ ROUTE_GROUPS: list[list[Any]] = [
     REPAIR_ROUTES,
     CONTROL_ROUTES,
     RECEIPT_ROUTES,
+    METRICS_ROUTES,
 ]
 """Every module's routes; a module of routes adds its list here."""
 

@@ -20,6 +20,7 @@ from relayq.ops.early_signals import EarlySignals
 from relayq.ops.keys_command import add_key_commands
 from relayq.ops.message_commands import add_message_commands
 from relayq.ops.repair_commands import add_repair_commands
+from relayq.ops.systemd_command import add_systemd_command
 from relayq.streams.settings import Settings
 
 # streams.logging_setup (structlog) is imported in main(), after a worker's stop signals
@@ -257,6 +258,7 @@ def _parser() -> argparse.ArgumentParser:
     add_repair_commands(sub)
     add_key_commands(sub)
     add_api_command(sub)
+    add_systemd_command(sub)
 
     env = sub.add_parser("env", help="the settings in force and where each came from")
     env.add_argument("--json", action="store_true", help="one JSON document")

@@ -98,6 +98,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Longest a single delivery attempt may take (also the HTTP timeout)."""
     shutdown_grace: float = 10.0
     metrics_interval: float = 30.0
+    metrics_port: int = 0
+    """A worker's Prometheus endpoint on 127.0.0.1 (``consumers.worker_metrics_export``);
+    0 = none."""
+    metrics_top_tenants: int = 20
+    """Tenants that get a ``tenant`` label of their own in metrics (the busiest); the rest
+    are counted as ``other``."""
     tenant_cap: int = 5
     """Sends of one tenant in flight at once, across all workers (0 = no cap)."""
     global_rate: float = 80.0
@@ -209,6 +215,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "keep_dead_lettered_count", self.keep_dead_lettered_count, maximum=10**7
         )
         _check_count("events_keep", self.events_keep, maximum=10**7, zero=" (off)")
+        _check_count("metrics_port", self.metrics_port, maximum=65535, zero=" (off)")
+        _check_positive_int("metrics_top_tenants", self.metrics_top_tenants, maximum=10_000)
         _check_count("tenant_cap", self.tenant_cap, maximum=1_000_000, zero=" (off)")
         _check_count("global_cap", self.global_cap, maximum=1_000_000, zero=" (off)")
         for name in ("global_rate", "tenant_rate", "sender_rate"):
@@ -455,6 +463,12 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "RELAYQ_SEND_TIMEOUT_SECONDS": ("send_timeout", _seconds, "longest delivery attempt"),
     "RELAYQ_SHUTDOWN_GRACE_SECONDS": ("shutdown_grace", _seconds, "drain time on SIGTERM"),
     "RELAYQ_METRICS_INTERVAL_SECONDS": ("metrics_interval", _seconds, "metrics log period"),
+    "RELAYQ_METRICS_PORT": ("metrics_port", _integer, "a worker's Prometheus port (0 = none)"),
+    "RELAYQ_METRICS_TOP_TENANTS": (
+        "metrics_top_tenants",
+        _integer,
+        "tenants labelled by name in metrics; the rest are other",
+    ),
     "RELAYQ_TENANT_CAP": ("tenant_cap", _integer, "sends in flight per tenant (0 = off)"),
     "RELAYQ_GLOBAL_RATE": ("global_rate", _per_second, "sends per second, all workers (0 = off)"),
     "RELAYQ_GLOBAL_BURST": ("global_burst", _integer, "sends at once before the rate applies"),
