@@ -11,6 +11,7 @@ cannot be reached.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -32,6 +33,8 @@ from relayq.ops.api_models import Problem, field_of
 from relayq.ops.api_receipts import RECEIPT_ROUTES
 from relayq.ops.api_repairs import REPAIR_ROUTES
 from relayq.ops.api_stats import STATS_ROUTES
+from relayq.ops.dashboard_history import run_sampler
+from relayq.ops.dashboard_routes import DASHBOARD_ROUTES
 from relayq.streams.errors import RedisUnavailableError, RelayqError, ValidationError
 from relayq.streams.settings import Settings
 
@@ -44,6 +47,7 @@ ROUTE_GROUPS: list[list[Any]] = [
     CONTROL_ROUTES,
     RECEIPT_ROUTES,
     METRICS_ROUTES,
+    DASHBOARD_ROUTES,
 ]
 """Every module's routes; a module of routes adds its list here."""
 
@@ -88,9 +92,12 @@ def _lifespan(settings: Settings) -> Callable[[Litestar], Any]:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         context = ApiContext.open(settings)
         app.state.relayq = context
+        sampler = asyncio.create_task(run_sampler(context.client, context.keys))  # charts
         try:
             yield
         finally:
+            sampler.cancel()
+            await asyncio.gather(sampler, return_exceptions=True)
             await context.aclose()
 
     return lifespan
@@ -122,8 +129,8 @@ def create_app(settings: Settings) -> Litestar:
                 "Send conversational messages through relayq and see and repair what it "
                 "holds. Authenticate with an API key: Authorization: Bearer <key>."
             ),
-            path="/",
-            render_plugins=[PlainDocsPlugin(path="/docs")],
+            path="/docs",  # "/" is the dashboard's; /openapi.json: ops.dashboard_routes
+            render_plugins=[PlainDocsPlugin(path="/")],
         ),
         debug=False,
     )

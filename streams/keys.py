@@ -43,6 +43,8 @@ only ever used by single-key commands.
                                    "channel:<c>", built by ``pause_scope``) -> 1, or why
                                    (a channel paused by its provider's credentials error)
     ns:sink                        list: what the ``sink`` deliverer delivered, in order
+    ns:history                     stream: a point a minute of the finished counts, 61 kept
+                                   (the dashboard's last-hour charts)
 
 Flow control keys share one tag, ``{ns:flow}``, so one script call decides a whole round
 of admissions for many tenants (on Redis Cluster they live on one shard; the traffic is
@@ -351,6 +353,11 @@ class Keys:
     def repairs(self) -> str:
         """The stream every repair command logs to: who, what, how many."""
         return f"{self.namespace}:repairs"
+
+    @property
+    def history(self) -> str:
+        """The dashboard's last hour: one point a minute (``ops.dashboard_history``)."""
+        return f"{self.namespace}:history"
 
     @property
     def api_keys(self) -> str:

@@ -1,0 +1,494 @@
+"""The dashboard at ``/``: server-rendered pages over the HTTP API's own handlers.
+
+Pages: overview (``/``), messages by state and one message (``/messages``), dead letters
+with replay and delete (``/dead-letters``), pending entries with release (``/pending``)
+and controls (``/controls``). Every page reads without JavaScript; a 20-line script
+refreshes the page's live part every few seconds (``static/live.js``).
+
+Signing in (``/login``) keeps the API key in an HttpOnly, SameSite=Strict cookie
+(``ops.dashboard.session``); each page then calls the ``/v1`` handler a request with that
+key would reach, so a tenant key sees its tenant only, a read-only key changes nothing,
+and the numbers are the API's. Every change is a POST carrying the session's CSRF token;
+replays, deletes and releases go through a confirmation page first, and the page after
+shows what the action did. Pages are sent with a Content-Security-Policy that allows our
+own script and style sheet only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import msgspec
+from litestar import Response, Router, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.exceptions import HTTPException
+from litestar.params import Parameter
+from litestar.static_files import create_static_files_router
+
+from relayq.ops import api_controls, api_messages, api_repairs, api_stats
+from relayq.ops.api_context import ApiRequest, context_of
+from relayq.ops.api_keys import ApiPrincipal, verify
+from relayq.ops.dashboard_session import (
+    CsrfError,
+    check_csrf,
+    csrf_token,
+    session_cookie_header,
+    session_key,
+    viewer_of,
+)
+from relayq.ops.dashboard_templates import STATIC_DIR, render
+from relayq.ops.dashboard_views import charts, levels_of, message_body, trace_id, worker_rows
+from relayq.ops.dead_letter_repair import DeleteReport
+from relayq.ops.message_listing import LISTABLE_STATES
+from relayq.streams.errors import RelayqError, ValidationError
+
+__all__ = ("DASHBOARD_ROUTES",)
+
+_LIVE_HEADER = "x-dashboard-live"
+_REFRESH_SECONDS = 5
+_PAGE = 50
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+    "Vary": "Cookie, X-Dashboard-Live",
+}
+
+Page = Callable[[ApiRequest, ApiPrincipal], Awaitable[dict[str, Any]]]
+Change = Callable[[ApiRequest, ApiPrincipal, FormMultiDict], Awaitable[dict[str, Any]]]
+
+
+def _html(text: str, status: int = 200, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        text, status_code=status, media_type="text/html; charset=utf-8",
+        headers={**_SECURITY_HEADERS, **(headers or {})},
+    )  # fmt: skip
+
+
+def _see_other(location: str, headers: dict[str, str] | None = None) -> Response[str]:
+    return _html("", 303, {"Location": location, **(headers or {})})
+
+
+def _to_login(request: ApiRequest) -> Response[str]:
+    return _see_other("/login?" + urlencode({"next": _local(str(request.url.path))}))
+
+
+def _local(path: str) -> str:
+    """``path`` if it is a path of this site, else ``/`` (no open redirect)."""
+    return path if path.startswith("/") and not path.startswith("//") else "/"
+
+
+def _failure(exc: Exception) -> tuple[int, str]:
+    """The status and the sentence a refused request shows (what the API would answer)."""
+    if isinstance(exc, HTTPException):
+        return exc.status_code, str(exc.detail)
+    if isinstance(exc, CsrfError):
+        return 403, str(exc)
+    if isinstance(exc, ValidationError):
+        return 422, str(exc)
+    return 422 if isinstance(exc, ValueError) else 500, str(exc) or type(exc).__name__
+
+
+def _render(
+    request: ApiRequest, viewer: ApiPrincipal, template: str, values: dict[str, Any], status: int
+) -> Response[str]:
+    key = session_key(request) or ""
+    text = render(
+        template,
+        viewer=viewer,
+        csrf=csrf_token(key),
+        now_ms=time.time_ns() // 1_000_000,
+        path=str(request.url.path),
+        partial=request.headers.get(_LIVE_HEADER) == "1",
+        **{"refresh": 0, **values},
+    )
+    return _html(text, status)
+
+
+async def _page(request: ApiRequest, template: str, build: Page) -> Response[str]:
+    """A page for the signed-in key: ``build``'s values in ``template``; a refusal (403,
+    404, 422) shown as a page with the API's status and reason."""
+    viewer = await viewer_of(request)
+    if viewer is None:
+        return _to_login(request)
+    try:
+        values = await build(request, viewer)
+    except (HTTPException, RelayqError, ValueError) as exc:
+        status, reason = _failure(exc)
+        return _render(
+            request, viewer, "refused.html", {"status": status, "reason": reason}, status
+        )
+    return _render(request, viewer, template, values, 200)
+
+
+async def _change(request: ApiRequest, template: str, apply: Change) -> Response[str]:
+    """A POST from a dashboard form: the session's key, its CSRF token, then ``apply``."""
+    viewer = await viewer_of(request)
+    if viewer is None:
+        return _to_login(request)
+    form = await request.form()
+    try:
+        check_csrf(request, dict(form))
+        values = await apply(request, viewer, form)
+    except (HTTPException, RelayqError, ValueError, CsrfError) as exc:
+        status, reason = _failure(exc)
+        return _render(
+            request, viewer, "refused.html", {"status": status, "reason": reason}, status
+        )
+    return _render(request, viewer, template, values, 200)
+
+
+def _text(value: Any) -> str | None:
+    """A form or query value, None when empty."""
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def _ms(value: str | None, field: str) -> int | None:
+    """A ``datetime-local`` value (UTC) or Unix ms, as Unix ms."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        moment = datetime.datetime.fromisoformat(value).replace(tzinfo=datetime.UTC)
+    except ValueError:
+        raise ValidationError(
+            field, f"{value[:40]!r} is not a time (YYYY-MM-DDTHH:MM, UTC)"
+        ) from None
+    return int(moment.timestamp() * 1000)
+
+
+# -- signing in -----------------------------------------------------------------------------
+
+
+@get("/login")
+async def login_page(next: str = "/") -> Response[str]:
+    return _html(render("login.html", next=_local(next), error=None))
+
+
+@post("/login")
+async def login(request: ApiRequest) -> Response[str]:
+    """Check the posted key; on success keep it in the session cookie and go on."""
+    form = await request.form()
+    key = str(form.get("key", "")).strip()
+    target = _local(str(form.get("next", "/")))
+    context = context_of(request)
+    if await verify(context.client, context.keys, key) is None:
+        page = render("login.html", next=target, error="That is not a valid API key.")
+        return _html(page, 401)
+    return _see_other(target, {"Set-Cookie": session_cookie_header(key)})
+
+
+@post("/logout")
+async def logout(request: ApiRequest) -> Response[str]:
+    form = await request.form()
+    try:
+        check_csrf(request, dict(form))
+    except CsrfError as exc:
+        return _html(render("login.html", next="/", error=str(exc)), 403)
+    return _see_other("/login", {"Set-Cookie": session_cookie_header(None)})
+
+
+# -- overview -------------------------------------------------------------------------------
+
+
+async def _overview(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]:
+    context = context_of(request)
+    stats = await api_stats.stats.fn(request=request, principal=viewer, tenant=None)
+    paused = await api_controls.paused.fn(request=request, principal=viewer)
+    workers = await worker_rows(context) if viewer.role != "tenant" else None
+    return {
+        "stats": stats,
+        "levels": levels_of(stats),
+        "paused": paused,
+        "workers": workers,
+        "charts": await charts(context, viewer),
+        "refresh": _REFRESH_SECONDS,
+    }
+
+
+@get("/")
+async def overview(request: ApiRequest) -> Response[str]:
+    return await _page(request, "overview.html", _overview)
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+@get("/messages")
+async def messages(
+    request: ApiRequest,
+    listed: Annotated[str, Parameter(query="state")] = "waiting",
+    tenant: str | None = None,
+    after: str | None = None,
+    q: str | None = None,
+) -> Response[str]:
+    """Messages by state, a page at a time; ``q`` (a message id) opens that message."""
+    if _text(q):
+        return _see_other(f"/messages/{_text(q)}")
+
+    async def build(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]:
+        page = await api_messages.list_by_state.fn(
+            request=request, principal=viewer, message_state=listed, tenant=_text(tenant),
+            limit=_PAGE, after=_text(after),
+        )  # fmt: skip
+        query = {"state": listed, "tenant": _text(tenant) or ""}
+        return {
+            "state": listed,
+            "states": LISTABLE_STATES,
+            "tenant": _text(tenant) or "",
+            "page": page,
+            "next_url": f"/messages?{urlencode({**query, 'after': page.next})}"
+            if page.next
+            else None,
+            "first_url": f"/messages?{urlencode(query)}" if after else None,
+            "refresh": 0 if after else _REFRESH_SECONDS,
+        }
+
+    return await _page(request, "messages.html", build)
+
+
+@get("/messages/{message_id:str}")
+async def message_detail(request: ApiRequest, message_id: str) -> Response[str]:
+    async def build(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]:
+        status = await api_messages.show_message.fn(
+            request=request, message_id=message_id, principal=viewer
+        )
+        body = await message_body(context_of(request), status)
+        return {"status": status, "message": body, "trace_id": trace_id(body), "refresh": 0}
+
+    return await _page(request, "message.html", build)
+
+
+# -- dead letters ---------------------------------------------------------------------------
+
+_DLQ_FILTERS = ("tenant", "conversation", "kind", "since", "until")
+
+
+def _dlq_filter(source: Any) -> dict[str, str]:
+    """The dead-letter filter fields given in a query or form, as text."""
+    return {name: text for name in _DLQ_FILTERS if (text := _text(source.get(name)))}
+
+
+@get("/dead-letters")
+async def dead_letters(request: ApiRequest) -> Response[str]:
+    async def build(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]:
+        chosen = _dlq_filter(request.query_params)
+        after = _text(request.query_params.get("after"))
+        page = await api_repairs.list_dead_letters.fn(
+            request=request, principal=viewer, tenant=chosen.get("tenant"),
+            conversation=chosen.get("conversation"), kind=chosen.get("kind"),
+            since_ms=_ms(chosen.get("since"), "since"), until_ms=_ms(chosen.get("until"), "until"),
+            limit=_PAGE, after=after,
+        )  # fmt: skip
+        next_url = (
+            f"/dead-letters?{urlencode({**chosen, 'after': page.next})}" if page.next else None
+        )
+        return {"filter": chosen, "page": page, "next_url": next_url, "refresh": 0}
+
+    return await _page(request, "dead_letters.html", build)
+
+
+@get("/dead-letters/{ref:str}")
+async def dead_letter_detail(request: ApiRequest, ref: str) -> Response[str]:
+    async def build(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]:
+        letter = await api_repairs.show_dead_letter.fn(request=request, ref=ref, principal=viewer)
+        return {"letter": letter, "refresh": 0}
+
+    return await _page(request, "dead_letter.html", build)
+
+
+def _replay_in(form: FormMultiDict, ids: list[str]) -> api_repairs.ReplayIn:
+    chosen = _dlq_filter(form)
+    if ids:
+        return api_repairs.ReplayIn(ids=ids)
+    return api_repairs.ReplayIn(
+        tenant=chosen.get("tenant"), conversation=chosen.get("conversation"),
+        kind=chosen.get("kind"), since_ms=_ms(chosen.get("since"), "since"),
+        until_ms=_ms(chosen.get("until"), "until"), all=not chosen,
+    )  # fmt: skip
+
+
+async def _delete(
+    request: ApiRequest, viewer: ApiPrincipal, form: FormMultiDict, ids: list[str]
+) -> DeleteReport:
+    if ids:
+        report = DeleteReport()
+        for ref in ids:
+            one = await api_repairs.delete_dead_letter.fn(
+                request=request, ref=ref, principal=viewer
+            )
+            report.deleted += one.deleted
+            report.gone += one.gone
+        return report
+    chosen = api_repairs._chosen(viewer, _replay_in(form, ids))
+    context = context_of(request)
+    now_ms = time.time_ns() // 1_000_000
+    until = min(chosen.until_ms or now_ms, now_ms + 1)
+    repair = api_repairs._repair(context, viewer)
+    deleted = await repair.purge(msgspec.structs.replace(chosen, until_ms=until))
+    return DeleteReport(deleted=deleted)
+
+
+async def _dead_letter_action(
+    request: ApiRequest, viewer: ApiPrincipal, form: FormMultiDict
+) -> dict[str, Any]:
+    action = str(form.get("action", ""))
+    if action not in ("replay", "delete"):
+        raise ValidationError("action", "must be replay or delete")
+    ids = [ref for ref in form.getall("ids", []) if _text(ref)]
+    chosen = _dlq_filter(form)
+    if form.get("confirm") != "yes":
+        return {"confirm": True, "action": action, "ids": ids, "filter": chosen, "done": None}
+    if action == "replay":
+        done: Any = await api_repairs.replay_dead_letters.fn(
+            request=request, data=_replay_in(form, ids), principal=viewer
+        )
+    else:
+        done = await _delete(request, viewer, form, ids)
+    return {"confirm": False, "action": action, "ids": ids, "filter": chosen, "done": done}
+
+
+@post("/dead-letters/action")
+async def dead_letters_action(request: ApiRequest) -> Response[str]:
+    """Replay or delete the dead letters ticked (``ids``) or every one the filter takes:
+    first a confirmation page, then (``confirm=yes``) the action and what it did."""
+    return await _change(request, "dead_letter_action.html", _dead_letter_action)
+
+
+# -- pending entries --------------------------------------------------------------------------
+
+
+@get("/pending")
+async def pending(request: ApiRequest, consumer: str | None = None) -> Response[str]:
+    async def build(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]:
+        report = await api_repairs.list_pending.fn(
+            request=request, principal=viewer, partition=None, consumer=_text(consumer),
+            tenant=None, min_idle_ms=0, min_deliveries=0, limit=_PAGE,
+        )  # fmt: skip
+        entries = sorted(report.entries, key=lambda entry: -entry.idle_ms)
+        return {"report": report, "entries": entries, "consumer": _text(consumer) or "",
+                "refresh": _REFRESH_SECONDS}  # fmt: skip
+
+    return await _page(request, "pending.html", build)
+
+
+async def _release(
+    request: ApiRequest, viewer: ApiPrincipal, form: FormMultiDict
+) -> dict[str, Any]:
+    partition = _text(form.get("partition"))
+    data = api_repairs.ReleaseIn(
+        partition=int(partition) if partition is not None else None,
+        consumer=_text(form.get("consumer")),
+        tenant=viewer.tenant if viewer.role == "tenant" else None,
+        min_idle_ms=int(_text(form.get("min_idle_ms")) or 0),
+    )
+    if form.get("confirm") != "yes":
+        return {"confirm": True, "data": data, "done": None}
+    done = await api_repairs.release.fn(request=request, data=data, principal=viewer)
+    return {"confirm": False, "data": data, "done": done}
+
+
+@post("/pending/release")
+async def pending_release(request: ApiRequest) -> Response[str]:
+    return await _change(request, "release.html", _release)
+
+
+# -- controls -------------------------------------------------------------------------------
+
+
+async def _controls(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]:
+    context = context_of(request)
+    paused = await api_controls.paused.fn(request=request, principal=viewer)
+    if viewer.role == "tenant" and viewer.tenant is not None:
+        limits = {
+            f"tenant {viewer.tenant}": await asyncio.to_thread(
+                context.controls.tenant_limits, viewer.tenant
+            )
+        }
+        schedules: list[dict[str, Any]] | None = None
+    else:
+        limits = {"global": await asyncio.to_thread(context.controls.global_limits)}
+        schedules = await api_controls.schedules.fn(request=request, principal=viewer)
+    return {"paused": paused, "limits": limits, "schedules": schedules,
+            "levels": context.keys.levels.names, "refresh": 0}  # fmt: skip
+
+
+@get("/controls")
+async def controls(request: ApiRequest) -> Response[str]:
+    return await _page(request, "controls.html", _controls)
+
+
+def _number(form: FormMultiDict, name: str) -> float | None:
+    text = _text(form.get(name))
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValidationError(name, f"{text[:20]!r} is not a number") from None
+
+
+async def _control_action(
+    request: ApiRequest, viewer: ApiPrincipal, form: FormMultiDict
+) -> dict[str, Any]:
+    action = str(form.get("action", ""))
+    if action in ("pause", "resume"):
+        scope = api_controls.PauseIn(
+            priority=_text(form.get("priority")), tenant=_text(form.get("tenant"))
+        )
+        handler = api_controls.pause if action == "pause" else api_controls.resume
+        done: Any = await handler.fn(request=request, data=scope, principal=viewer)
+        return {"action": action, "done": done}
+    if action == "limits":
+        cap = _number(form, "cap")
+        burst = _number(form, "burst")
+        data = api_controls.LimitsIn(
+            tenant=_text(form.get("tenant")), sender=_text(form.get("sender")),
+            cap=int(cap) if cap is not None else None, rate=_number(form, "rate"),
+            burst=int(burst) if burst is not None else None, clear=form.get("clear") == "yes",
+        )  # fmt: skip
+        done = await api_controls.set_limits.fn(request=request, data=data, principal=viewer)
+        return {"action": action, "done": done}
+    raise ValidationError("action", "must be pause, resume or limits")
+
+
+@post("/controls")
+async def controls_action(request: ApiRequest) -> Response[str]:
+    return await _change(request, "control_action.html", _control_action)
+
+
+# -- the OpenAPI document's address ----------------------------------------------------------
+
+
+@get("/openapi.json", media_type="application/json")
+async def openapi_document(request: ApiRequest) -> dict[str, Any]:
+    """``/openapi.json`` where it was before the dashboard took ``/`` (the OpenAPI router
+    now lives under ``/docs``)."""
+    document: dict[str, Any] = request.app.openapi_schema.to_schema()
+    return document
+
+
+DASHBOARD_ROUTES = [
+    Router(
+        path="/",
+        include_in_schema=False,
+        route_handlers=[
+            login_page, login, logout, overview, messages, message_detail, dead_letters,
+            dead_letter_detail, dead_letters_action, pending, pending_release, controls,
+            controls_action, openapi_document,
+            create_static_files_router(path="/static", directories=[STATIC_DIR]),
+        ],
+    )
+]  # fmt: skip
+"""One router: the pages, their static files, and ``/openapi.json``."""
