@@ -26,6 +26,18 @@ def _add_trace_ids(
     return event
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of the write: a caller that
+    replaces it later (a test capturing output, an embedding application) keeps getting
+    the lines, and a closed stream it replaced is never written to."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", *, json: bool = True) -> None:
     """JSON logs (or a console renderer) to stderr at ``level``."""
     numeric = logging.getLevelNamesMapping().get(level.upper())
@@ -42,6 +54,6 @@ def configure_logging(level: str = "info", *, json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )

@@ -81,8 +81,10 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
 def test_pausing_a_priority_and_a_tenant_at_once_is_refused(
     controls: Controls, redis_client: redis.Redis
 ) -> None:
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="not several at once"):
         controls.pause(priority="high", tenant="t")
+    with pytest.raises(ValueError, match="not several at once"):
+        controls.pause(tenant="t", channel="whatsapp")
     assert redis_client.dbsize() == 0
 
 
@@ -147,7 +149,7 @@ def test_cli_sets_shows_and_clears_sender_limits(
     ("args", "error"),
     [
         (["--tenant", "acme", "--sender", "wa-1"], "argument --sender: not allowed with"),
-        (["--sender", "wa-1", "--cap", "3"], "--cap needs --tenant"),
+        (["--sender", "wa-1", "--cap", "3"], "--cap is for a --tenant, a --channel or the global"),
         (["--sender", "wa-1", "--clear", "--rate", "1"], "--clear takes no --cap, --rate"),
         (["--sender", "", "--rate", "1"], "invalid sender: must not be empty"),
         (["--sender", "wa-1", "--burst", "0"], "invalid burst: must be at least 1"),

@@ -106,7 +106,7 @@ def test_entries_without_a_sender_decode_and_old_readers_skip_it() -> None:
     blob = msgspec.msgpack.encode(old)
     message = decode_entry({ENTRY_FIELD: blob})
     assert message.sender is None
-    fields_added_since = {"sender": None, "max_attempts": None, "batch": None}
+    fields_added_since = {"sender": None, "max_attempts": None, "batch": None, "channel": None}
     assert msgspec.structs.asdict(message) == {**msgspec.structs.asdict(old), **fields_added_since}
     # And the other way round: a worker not yet upgraded ignores the trailing sender.
     with_sender = msgspec.structs.replace(message, sender="wa-1")
