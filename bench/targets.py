@@ -18,6 +18,7 @@ from bench.scenarios import (
     api,
     before_after,
     ceilings,
+    dashboard,
     deliver,
     fairness,
     flow_control,
@@ -233,6 +234,15 @@ def _api_send(results: Sequence[ScenarioResult]) -> list[Target]:
     ]  # fmt: skip
 
 
+def _dashboard(results: Sequence[ScenarioResult]) -> list[Target]:
+    """Issue 16: the slowest dashboard page's p95 on the seeded namespace."""
+    worst = _number(results, "dashboard", dashboard.WORST, "p95")
+    return [
+        _target("dashboard page load p95 (slowest page)", "< 300 ms", [worst],
+                lambda w: (f"{w:.0f} ms", w < 300.0)),
+    ]  # fmt: skip
+
+
 def _http_delivery(results: Sequence[ScenarioResult]) -> list[Target]:
     """Issue 15: relayq's HTTP rate at concurrency 64 against the raw clients (same run)
     and against the fastest peer on the same HTTP job."""
@@ -263,4 +273,5 @@ def evaluate(results: Sequence[ScenarioResult]) -> list[Target]:
         *_outcome_work(results),
         *_api_send(results),
         *_http_delivery(results),
+        *_dashboard(results),
     ]

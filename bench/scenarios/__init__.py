@@ -36,6 +36,7 @@ ORDER: tuple[str, ...] = (
     "ceilings",
     "send",
     "api",
+    "dashboard",
     "memory",
     "deliver",
     "flow_control",

@@ -44,6 +44,8 @@ __all__ = (
     "SDK_ONE",
     "batch_body",
     "batch_ratio",
+    "missing_api_dependencies",
+    "running_api_server",
     "message_body",
     "post_batches",
     "post_single",
@@ -168,7 +170,7 @@ def post_batches(port: int, key: str, n: int, batch: int = 500) -> dict[str, Any
 # -- the server, in its own process ---------------------------------------------------------
 
 
-def _missing() -> list[str]:
+def missing_api_dependencies() -> list[str]:
     return [name for name in _NEEDED if importlib.util.find_spec(name) is None]
 
 
@@ -201,7 +203,7 @@ def _wait_up(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
 
 
 @contextlib.contextmanager
-def _api_server(ctx: BenchContext, name: str) -> Iterator[tuple[int, str]]:
+def running_api_server(ctx: BenchContext, name: str) -> Iterator[tuple[int, str]]:
     """``relayq api`` on 127.0.0.1 (the bench's Redis and namespace) and an admin key for
     it: (port, key). Stopped on leaving."""
     env = child_env(relayq_env(ctx.url))
@@ -241,7 +243,7 @@ def _sdk_one(ctx: BenchContext, out: RunOutput, n: int) -> None:
 def _api_one(ctx: BenchContext, out: RunOutput, n: int) -> None:
     ctx.fresh()
     ctx.status("api: starting relayq api")
-    with _api_server(ctx, "api-one") as (port, key):
+    with running_api_server(ctx, "api-one") as (port, key):
         ctx.status(f"api: {n:,} x POST {_PATH}, one message each")
         result = ctx.child(f"{__name__}:post_single", timeout=180, port=port, key=key, n=n)
     _latency_row(out, API_ONE, result)
@@ -262,7 +264,7 @@ def _api_batches(ctx: BenchContext, out: RunOutput) -> float:
     n, batch = ctx.sizes.send_many, ctx.sizes.send_batch
     ctx.fresh()
     ctx.status("api: starting relayq api")
-    with _api_server(ctx, "api-batches") as (port, key):
+    with running_api_server(ctx, "api-batches") as (port, key):
         ctx.status(f"api: {n:,} in POST {_PATH} batches of {batch}")
         result = ctx.child(f"{__name__}:post_batches", timeout=180, port=port, key=key,
                            n=n, batch=batch)  # fmt: skip
@@ -274,7 +276,7 @@ def _api_batches(ctx: BenchContext, out: RunOutput) -> float:
 def _run(ctx: BenchContext) -> RunOutput:
     out = RunOutput()
     n = single_count(quick=ctx.quick, smoke=ctx.smoke)
-    missing = _missing()
+    missing = missing_api_dependencies()
     _sdk_one(ctx, out, n)
     if missing:
         why = f"relayq api needs {', '.join(missing)}: pip install 'relayq[api]'"
