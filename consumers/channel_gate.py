@@ -108,19 +108,16 @@ class ChannelGate:
             envelope.channel_lease = f"{channel}\n{lease}"
         return None
 
-    def release(self, envelope: Envelope) -> None:
-        """The send is over: its lease goes back (in the next batch of releases)."""
+    def release(self, envelope: Envelope) -> str | None:
+        """The send is over: its lease goes back (in the next batch of releases). The
+        channel it was held on, None when it held none."""
         held, envelope.channel_lease = envelope.channel_lease, None
         if held is None:
-            return
+            return None
         channel, _, lease = held.partition("\n")
         self._releases.append((channel, lease))
         self._wake.set()
-
-    def channel_released(self, envelope: Envelope) -> str | None:
-        """The channel whose lease ``envelope`` holds, if any (before ``release``)."""
-        held = envelope.channel_lease
-        return None if held is None else held.partition("\n")[0]
+        return channel
 
     async def pause(self, channel: str, seconds: float) -> None:
         """The provider asked the whole channel to wait: no worker sends on it meanwhile."""

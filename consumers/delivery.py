@@ -21,7 +21,7 @@ from relayq.consumers.attempt_records import AttemptRecords
 from relayq.consumers.attempt_watchdog import AttemptWatchdog
 from relayq.consumers.backoff import retry_delay
 from relayq.consumers.channel_down import pause_down_channel
-from relayq.consumers.channel_gate import ChannelGate
+from relayq.consumers.channel_gate import ChannelGate, channel_resolver
 from relayq.consumers.dead_letters import DeadLetterKind, DeadLetters
 from relayq.consumers.envelope import Envelope
 from relayq.consumers.metrics import WorkerMetrics
@@ -89,6 +89,7 @@ class DeliveryRunner:
         self._pauses = pauses if pauses is not None else PauseState()
         self._worker_id = worker_id
         self._by_channel = settings.deliverer == "channels"
+        self._channel_of = channel_resolver(settings)
 
     async def __call__(self, envelope: Envelope) -> float | None:
         if not envelope.state.may_send(time.monotonic(), self._timeout):
@@ -218,7 +219,7 @@ class DeliveryRunner:
             return  # only this conversation waits: the lane holds it back ``wait`` s
         if scope == ThrottleScope.CHANNEL and self._channels is not None:
             try:
-                await self._channels.pause(self._channels.channel_of(message), wait)
+                await self._channels.pause(self._channel_of(message), wait)
             except REDIS_UNAVAILABLE as exc:  # this worker's own pause still holds
                 _log.warning("provider_pause_failed", error=str(exc))
             return
@@ -233,11 +234,7 @@ class DeliveryRunner:
         """The channel cannot send at all: paused for every worker until an operator
         resumes it; this message keeps its place and its attempts."""
         self._metrics.add_throttled(envelope.message)
-        channel = (
-            self._channels.channel_of(envelope.message)
-            if self._channels is not None
-            else envelope.message.channel or self._settings.default_channel
-        )
+        channel = self._channel_of(envelope.message)
         try:
             await pause_down_channel(
                 self._client, self._keys, self._pauses, channel, exc, self._worker_id

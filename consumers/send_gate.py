@@ -110,8 +110,7 @@ class SendGate:
         """The attempt is over (whatever its outcome): free its slots for the next one."""
         channels = self._channels
         if channels is not None and envelope.channel_lease is not None:
-            channel = channels.channel_released(envelope)
-            channels.release(envelope)
+            channel = channels.release(envelope)
             if channel is not None and self._channel_gates.any_parked:
                 self._channel_gates.wake_one(channel)
         if envelope.slot is not None:
