@@ -17,6 +17,10 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
+from typing import Any
+
+import redis
 
 from relayq.consumers.simple_deliverers import SinkDeliverer
 from relayq.streams.deliverer import DeliveryResult
@@ -30,14 +34,31 @@ __all__ = (
     "CRASH_AFTER_RECORD",
     "CRASH_AFTER_SEND",
     "CRASH_PAYLOAD",
+    "UNUSED_URL",
+    "WORKER_ENV",
     "CrashingDeliverer",
     "build",
+    "sunk_ids",
     "tried_key",
 )
+
+WORKER_ENV = {
+    "RELAYQ_DELIVERER": "tests.crashing_deliverer:build",
+    "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+}
+"""What a worker's environment needs to load this deliverer from the repository."""
+UNUSED_URL = "http://127.0.0.1:9/unused"
+"""The webhook URL such workers are given (never called)."""
 
 CRASH_PAYLOAD = {"crash": True}
 CRASH_AFTER_SEND = {"crash_after_send": True}
 CRASH_AFTER_RECORD = {"crash_after_send": True, "record": True}
+
+
+def sunk_ids(client: redis.Redis, keys: Keys) -> list[str]:
+    """The message ids the sink recorded, in order."""
+    records: Any = client.lrange(keys.sink, 0, -1)
+    return [record.decode().rsplit("\x1f", 1)[1] for record in records]
 
 
 def tried_key(namespace: str) -> str:

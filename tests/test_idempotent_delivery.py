@@ -10,7 +10,6 @@ a record (``CRASH_AFTER_SEND``) it is sent again: the window that remains."""
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 from typing import Any
 
 import redis
@@ -19,18 +18,16 @@ from relayq.producers import SyncProducer
 from relayq.streams.keys import Keys
 from relayq.streams.outcome import decode_record
 from relayq.streams.settings import Settings
-from tests.crashing_deliverer import CRASH_AFTER_RECORD, CRASH_AFTER_SEND
+from tests.crashing_deliverer import (
+    CRASH_AFTER_RECORD,
+    CRASH_AFTER_SEND,
+    UNUSED_URL,
+    WORKER_ENV,
+    sunk_ids,
+)
 from tests.support import WorkerPool, pending_total
 
-REPOSITORY = str(Path(__file__).resolve().parent.parent)
-CRASHING = {"RELAYQ_DELIVERER": "tests.crashing_deliverer:build", "PYTHONPATH": REPOSITORY}
-UNUSED_URL = "http://127.0.0.1:9/unused"
 MESSAGE: dict[str, Any] = {"tenant": "acme", "conversation": "c-1", "recipient": "+15550100"}
-
-
-def sunk_ids(client: redis.Redis, keys: Keys) -> list[str]:
-    records: Any = client.lrange(keys.sink, 0, -1)
-    return [record.decode().rsplit("\x1f", 1)[1] for record in records]
 
 
 def crash_then_recover(
@@ -41,9 +38,9 @@ def crash_then_recover(
     with SyncProducer(settings) as producer:
         crashing = producer.send(**MESSAGE, payload=payload)
         follower = producer.send(**MESSAGE, payload={"n": 2})
-    first = workers.start(UNUSED_URL, burst=True, settings=settings, **CRASHING)
+    first = workers.start(UNUSED_URL, burst=True, settings=settings, **WORKER_ENV)
     assert first.wait(timeout=30) == -signal.SIGKILL, workers.logs()
-    second = workers.start(UNUSED_URL, burst=True, settings=settings, **CRASHING)
+    second = workers.start(UNUSED_URL, burst=True, settings=settings, **WORKER_ENV)
     assert second.wait(timeout=60) == 0, workers.logs()
     return crashing, follower
 

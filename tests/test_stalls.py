@@ -6,7 +6,6 @@ survives every hand-over. Clean hand-overs, retries and read-ahead are never sta
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 from typing import Any
 
 import redis
@@ -15,7 +14,7 @@ from relayq.producers import SyncProducer
 from relayq.streams.keys import Keys
 from relayq.streams.settings import Settings
 from tests.conftest import ProviderFactory
-from tests.crashing_deliverer import CRASH_PAYLOAD, tried_key
+from tests.crashing_deliverer import CRASH_PAYLOAD, UNUSED_URL, WORKER_ENV, sunk_ids, tried_key
 from tests.support import (
     WorkerPool,
     all_ids,
@@ -26,15 +25,6 @@ from tests.support import (
     send_all,
     wait_until,
 )
-
-REPOSITORY = str(Path(__file__).resolve().parent.parent)
-CRASHING = {"RELAYQ_DELIVERER": "tests.crashing_deliverer:build", "PYTHONPATH": REPOSITORY}
-UNUSED_URL = "http://127.0.0.1:9/unused"
-
-
-def _sunk_ids(client: redis.Redis, keys: Keys) -> list[str]:
-    records: Any = client.lrange(keys.sink, 0, -1)
-    return [record.decode().rsplit("\x1f", 1)[1] for record in records]
 
 
 def _marks_left(client: redis.Redis, keys: Keys) -> int:
@@ -53,7 +43,7 @@ def test_a_message_that_kills_every_worker_is_dead_lettered_as_stalled(
 
     exits: list[int] = []
     for _ in range(6):  # one more than the stalls allowed plus the worker that finishes
-        worker = workers.start(UNUSED_URL, burst=True, settings=settings, **CRASHING)
+        worker = workers.start(UNUSED_URL, burst=True, settings=settings, **WORKER_ENV)
         exits.append(worker.wait(timeout=30))
         if exits[-1] == 0:
             break
@@ -65,7 +55,7 @@ def test_a_message_that_kills_every_worker_is_dead_lettered_as_stalled(
     assert letter["origin_id"] and letter["kind"] == b"stalled"
     assert b"stalled 3 times" in letter["error"]
     assert letter["attempts"] == b"0"  # the stalls spent none of its retries
-    sunk = _sunk_ids(redis_client, keys)
+    sunk = sunk_ids(redis_client, keys)
     assert killer not in sunk and after in sunk
     assert sunk.index(before) < sunk.index(after)  # the conversation went on, in order
     assert pending_total(redis_client, keys) == 0
