@@ -33,7 +33,7 @@ from relayq.ops.pending_release import ReleaseResult, release_pending
 from relayq.ops.repair_log import RepairEntry, log_repair_async
 from relayq.streams.errors import ValidationError
 
-__all__ = ("REPAIR_ROUTES",)
+__all__ = ("REPAIR_ROUTES", "ReplayIn", "chosen_dead_letters", "dead_letter_repair")
 
 
 class DeadLetterPageOut(msgspec.Struct, kw_only=True):
@@ -73,7 +73,7 @@ class ReleaseIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     limit: int = 1000
 
 
-def _repair(context: ApiContext, principal: ApiPrincipal) -> DeadLetterRepair:
+def dead_letter_repair(context: ApiContext, principal: ApiPrincipal) -> DeadLetterRepair:
     return DeadLetterRepair(
         context.client,
         context.keys,
@@ -141,18 +141,18 @@ async def replay_dead_letters(
     """Each into its priority level and conversation, exactly once however often the
     request is repeated or cut off (one script admits it and deletes its dead letter)."""
     context = context_of(request)
-    repair = _repair(context, principal)
+    repair = dead_letter_repair(context, principal)
     if data.ids:
         letters = [await _letter(context, principal, ref) for ref in data.ids]
         for letter in letters:
             if letter.message is not None:
                 require_change(principal, letter.message.tenant)
         return await repair.replay_ids([letter.ref for letter in letters])
-    chosen = _chosen(principal, data)
+    chosen = chosen_dead_letters(principal, data)
     return await repair.replay_matching(chosen)
 
 
-def _chosen(principal: ApiPrincipal, data: ReplayIn) -> DeadLetterFilter:
+def chosen_dead_letters(principal: ApiPrincipal, data: ReplayIn) -> DeadLetterFilter:
     tenant = tenant_scope(principal, data.tenant)
     if tenant is not None:
         require_change(principal, tenant)
@@ -180,7 +180,7 @@ async def delete_dead_letter(
         require_change(principal, letter.message.tenant)
     elif principal.role != "admin":
         raise PermissionDeniedException("only an admin key may delete an unreadable entry")
-    return await _repair(context, principal).delete_ids([letter.ref])
+    return await dead_letter_repair(context, principal).delete_ids([letter.ref])
 
 
 @post("/v1/dlq/purge", summary="Delete dead letters older than a time", status_code=200)
@@ -199,7 +199,7 @@ async def purge_dead_letters(
     chosen = DeadLetterFilter(
         tenant=tenant, until_ms=now_ms - round(data.older_than_seconds * 1000)
     )
-    return PurgeOut(deleted=await _repair(context, principal).purge(chosen))
+    return PurgeOut(deleted=await dead_letter_repair(context, principal).purge(chosen))
 
 
 def _own_entries(principal: ApiPrincipal, report: PendingReport) -> PendingReport:

@@ -331,11 +331,11 @@ async def _delete(
             report.deleted += one.deleted
             report.gone += one.gone
         return report
-    chosen = api_repairs._chosen(viewer, _replay_in(form, ids))
+    chosen = api_repairs.chosen_dead_letters(viewer, _replay_in(form, ids))
     context = context_of(request)
     now_ms = time.time_ns() // 1_000_000
     until = min(chosen.until_ms or now_ms, now_ms + 1)
-    repair = api_repairs._repair(context, viewer)
+    repair = api_repairs.dead_letter_repair(context, viewer)
     deleted = await repair.purge(msgspec.structs.replace(chosen, until_ms=until))
     return DeleteReport(deleted=deleted)
 
