@@ -34,6 +34,7 @@ from relayq.consumers.delivery import DeliveryRunner
 from relayq.consumers.envelope import PartitionState
 from relayq.consumers.fair_read import FairRead
 from relayq.consumers.metrics import WorkerMetrics
+from relayq.consumers.otlp_metrics import start_otlp_metrics
 from relayq.consumers.ownership import Ownership
 from relayq.consumers.partition_lease import LeaseTable
 from relayq.consumers.partition_reader import PartitionReader
@@ -294,6 +295,7 @@ class Worker:
     async def run(self) -> None:
         """Deliver until stopped; returns after a complete, orderly shutdown."""
         await check_namespace(self.client, self.keys)
+        otlp = start_otlp_metrics(self.settings, self.metrics, self.worker_id)  # None: off
         _log.info(
             "worker_started",
             worker=self.worker_id,
@@ -330,6 +332,8 @@ class Worker:
         finally:
             pings.stopping()  # STOPPING=1
             await self._shutdown(background)
+            if otlp is not None:
+                await otlp.aclose()  # exports the final counts
             stop.cancel()
             await pings.aclose()
 

@@ -104,6 +104,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     metrics_top_tenants: int = 20
     """Tenants that get a ``tenant`` label of their own in metrics (the busiest); the rest
     are counted as ``other``."""
+    otlp_metrics: bool = False
+    """Export a worker's metrics over OTLP/HTTP (``consumers.otlp_metrics``; the
+    ``relayq[otlp]`` extra); where to, from the standard ``OTEL_*`` variables."""
     tenant_cap: int = 5
     """Sends of one tenant in flight at once, across all workers (0 = no cap)."""
     global_rate: float = 80.0
@@ -468,6 +471,11 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "metrics_top_tenants",
         _integer,
         "tenants labelled by name in metrics; the rest are other",
+    ),
+    "RELAYQ_OTLP_METRICS": (
+        "otlp_metrics",
+        _switch,
+        "export a worker's metrics over OTLP/HTTP to OTEL_EXPORTER_OTLP_* (relayq[otlp])",
     ),
     "RELAYQ_TENANT_CAP": ("tenant_cap", _integer, "sends in flight per tenant (0 = off)"),
     "RELAYQ_GLOBAL_RATE": ("global_rate", _per_second, "sends per second, all workers (0 = off)"),
