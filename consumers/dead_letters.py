@@ -73,6 +73,7 @@ class DeadLetters:
                 keys.attempts(partition),
                 keys.stalls(partition),
                 *keys.outcome_keys(partition, OutcomeState.DEAD_LETTERED, now_ms),
+                keys.dead_letter_tenants(partition),
             ),
             args=(
                 GROUP,
@@ -90,6 +91,7 @@ class DeadLetters:
                 self._events,
                 keys.batch_counts_prefix(partition),
                 (message.batch if message is not None else None) or "",
+                message.tenant if message is not None else "",
             ),
         )
         return reply is not None

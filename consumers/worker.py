@@ -112,7 +112,7 @@ class Worker:
             dead_letters=dead_letters,
             metrics=self.metrics,
             watchdog=self.watchdog,
-            attempt_records=AttemptRecords(client, keys, settings, self.worker_id),
+            attempt_records=AttemptRecords(scripts, keys, settings, self.worker_id),
             stall_marks=StallMarks(
                 client, scripts, keys, check_delivered=settings.keep_delivered > 0
             ),

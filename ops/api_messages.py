@@ -26,6 +26,7 @@ from relayq.ops.batch_progress import BatchProgress, read_batch
 from relayq.ops.message_listing import list_messages
 from relayq.ops.message_lookup import MessageStatus, find_message
 from relayq.ops.message_page import MessagePage, check_page_size
+from relayq.ops.message_search import search_messages
 from relayq.producers.send_fields import SendFields
 from relayq.producers.send_request import SendResult
 from relayq.streams.batch import check_batch_id
@@ -83,22 +84,33 @@ def _item(index: int, result: SendResult) -> ItemResult:
     return ItemResult(index=index, error=str(result.error), field=field)
 
 
-@get("/v1/messages", summary="Messages by state, a page at a time")
+@get("/v1/messages", summary="Messages by state, or by conversation or recipient")
 async def list_by_state(
     request: ApiRequest,
     principal: ApiPrincipal,
-    message_state: Annotated[str, Parameter(query="state")],
+    message_state: Annotated[str | None, Parameter(query="state")] = None,
     tenant: str | None = None,
     limit: int = 50,
     after: str | None = None,
+    conversation: str | None = None,
+    recipient: str | None = None,
 ) -> MessagePage:
     """``state``: waiting (accepted, not yet read: partition by partition, each tenant's in
     send order), delivered or dead_lettered (kept records, newest first), delayed (soonest
-    first) or in_flight. ``next`` is the cursor of the following page (``after``). A
-    tenant key lists its own tenant's only."""
+    first) or in_flight. ``conversation`` and/or ``recipient`` instead: the finished
+    messages (kept records) of that conversation or recipient, newest first (``state``
+    optional: delivered or dead_lettered only). ``next`` is the cursor of the following
+    page (``after``). A tenant key lists its own tenant's only."""
     check_page_size(limit)
     context = context_of(request)
     scope = tenant_scope(principal, tenant)
+    if conversation is not None or recipient is not None:
+        return await search_messages(
+            context.client, context.keys, conversation=conversation, recipient=recipient,
+            tenant=scope, state=message_state, limit=limit, after=after,
+        )  # fmt: skip
+    if message_state is None:
+        raise ValidationError("state", "required (or search by conversation or recipient)")
     return await list_messages(
         context.client, context.keys, message_state, tenant=scope, limit=limit, after=after
     )

@@ -29,6 +29,7 @@ workers' read-ahead) and one LLEN per waiting tenant.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -46,6 +47,8 @@ __all__ = ("NamespaceCounts", "TenantCounts", "read_counts")
 
 _RATE_BUCKETS = 6
 """The current 10-second rate bucket and the five before it."""
+_FINISHED = ("delivered", "dead_lettered")
+"""The counter states a row has a total and a rate of."""
 _UNREAD_BOUND = 100_000
 """Most unread entries read per stream (a namespace filled by the layout before fairness
 can hold more; beyond this the waiting count of that stream is a lower bound)."""
@@ -88,6 +91,11 @@ class _Tally:
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], TenantCounts] = {}
         self.unreadable = 0
+        self.finished: dict[bytes, int] = {}
+        """Counter field -> total over the partitions read so far (parsed once, at the end:
+        the same field is in every partition)."""
+        self.rates: dict[bytes, float] = {}
+        """Counter field -> messages per second over the rate window, likewise."""
 
     def row(self, priority: str, tenant: str) -> TenantCounts:
         key = (priority, tenant)
@@ -108,16 +116,19 @@ async def read_counts(client: Redis, keys: Keys) -> NamespaceCounts:
     """The counts of every partition (see the module docstring for each number)."""
     tally = _Tally()
     now_ms = time.time_ns() // 1_000_000
-    dead_letter_entries = 0
-    for partition in range(keys.partitions):
-        dead_letter_entries += await _count_partition(client, keys, partition, tally, now_ms)
+    # Partitions at once: their round trips overlap (each step of the tally between two
+    # awaits is synchronous, so the shared tally needs no lock).
+    dead = await asyncio.gather(
+        *(_count_partition(client, keys, p, tally, now_ms) for p in range(keys.partitions))
+    )
+    _apply_finished(tally)
     order = {name: index for index, name in enumerate(keys.levels.names)}
     rows = sorted(tally.rows.values(), key=lambda r: (order.get(r.priority, 99), r.tenant))
     return NamespaceCounts(
         namespace=keys.namespace,
         at_ms=now_ms,
         rows=rows,
-        dead_letter_entries=dead_letter_entries,
+        dead_letter_entries=sum(dead),
         unreadable=tally.unreadable,
     )
 
@@ -157,13 +168,19 @@ async def _count_partition(
 
 
 def _count_counters(tally: _Tally, counters: dict[bytes, bytes]) -> None:
+    finished = tally.finished
     for field, value in counters.items():
-        state, priority, tenant = parse_counter_field(field.decode())
-        row = tally.row(priority, tenant)
-        if state == "delivered":
-            row.delivered += int(value)
-        elif state == "dead_lettered":
-            row.dead_lettered += int(value)
+        finished[field] = finished.get(field, 0) + int(value)
+
+
+def _apply_finished(tally: _Tally) -> None:
+    """The summed counters and rates into their rows (one parse per distinct field)."""
+    for sums, suffix in ((tally.finished, ""), (tally.rates, "_per_second")):
+        for field, value in sums.items():
+            state, priority, tenant = parse_counter_field(field.decode())
+            if state in _FINISHED:
+                row, name = tally.row(priority, tenant), state + suffix
+                setattr(row, name, getattr(row, name) + value)
 
 
 def _rate_window(now_ms: int) -> tuple[int, float]:
@@ -173,13 +190,9 @@ def _rate_window(now_ms: int) -> tuple[int, float]:
 
 
 def _count_rates(tally: _Tally, bucket: dict[bytes, bytes], seconds: float) -> None:
+    rates = tally.rates
     for field, value in bucket.items():
-        state, priority, tenant = parse_counter_field(field.decode())
-        row = tally.row(priority, tenant)
-        if state == "delivered":
-            row.delivered_per_second += int(value) / seconds
-        elif state == "dead_lettered":
-            row.dead_lettered_per_second += int(value) / seconds
+        rates[field] = rates.get(field, 0.0) + int(value) / seconds
 
 
 def _count_delayed(tally: _Tally, blobs: Iterable[bytes]) -> None:

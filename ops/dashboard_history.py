@@ -168,11 +168,17 @@ def _points(
 
 
 async def read_history(
-    client: Redis, keys: Keys, tenant: str | None = None, now_ms: int | None = None
+    client: Redis,
+    keys: Keys,
+    tenant: str | None = None,
+    current: dict[str, Counter[str]] | None = None,
+    now_ms: int | None = None,
 ) -> list[MinutePoint]:
     """The per-minute points of the last hour, oldest first, and the minute running now
-    (from the counters at ``now_ms``): of one ``tenant``, while it is among the busiest,
-    else of every tenant."""
+    (from ``current``, the delivered and dead-lettered totals per tenant a caller read
+    already, else from the counters): of one ``tenant``, while it is among the busiest,
+    else of every tenant. (A tenant key's ``current`` holds its own tenant only: its
+    ``*`` total is then its own, which is the one its chart reads.)"""
     now_ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     entries: Any = await client.xrange(history_key(keys), min=now_ms - POINTS * _MINUTE_MS)
     rows = [
@@ -180,5 +186,6 @@ async def read_history(
         for entry_id, fields in entries
     ]
     if rows and now_ms - rows[-1][0] >= _LIVE_AFTER_MS:
-        rows.append((now_ms, _point(await _totals(client, keys))))
+        totals = current if current is not None else await _totals(client, keys)
+        rows.append((now_ms, _point(totals)))
     return _points(rows, tenant)

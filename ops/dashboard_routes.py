@@ -33,6 +33,7 @@ from litestar.static_files import create_static_files_router
 from relayq.ops import api_controls, api_messages, api_repairs, api_stats
 from relayq.ops.api_context import ApiRequest, context_of
 from relayq.ops.api_keys import ApiPrincipal, verify
+from relayq.ops.attempt_rows import attempt_rows
 from relayq.ops.dashboard_session import (
     CsrfError,
     check_csrf,
@@ -42,7 +43,16 @@ from relayq.ops.dashboard_session import (
     viewer_of,
 )
 from relayq.ops.dashboard_templates import STATIC_DIR, render
-from relayq.ops.dashboard_views import charts, levels_of, message_body, trace_id, worker_rows
+from relayq.ops.dashboard_views import (
+    TENANT_COLUMNS,
+    busiest_rows,
+    charts,
+    levels_of,
+    message_body,
+    sorted_rows,
+    trace_id,
+    worker_rows,
+)
 from relayq.ops.dead_letter_repair import DeleteReport
 from relayq.ops.message_listing import LISTABLE_STATES
 from relayq.streams.errors import RelayqError, ValidationError
@@ -52,6 +62,8 @@ __all__ = ("DASHBOARD_ROUTES",)
 _LIVE_HEADER = "x-dashboard-live"
 _REFRESH_SECONDS = 5
 _PAGE = 50
+_OVERVIEW_TENANT_ROWS = 20
+"""Per-tenant rows on the overview (the busiest); ``/tenants`` pages through all of them."""
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -210,9 +222,10 @@ async def _overview(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]
     return {
         "stats": stats,
         "levels": levels_of(stats),
+        "tenant_rows": busiest_rows(stats, _OVERVIEW_TENANT_ROWS),
         "paused": paused,
         "workers": workers,
-        "charts": await charts(context, viewer),
+        "charts": await charts(context, viewer, stats),
         "refresh": _REFRESH_SECONDS,
     }
 
@@ -220,6 +233,41 @@ async def _overview(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]
 @get("/")
 async def overview(request: ApiRequest) -> Response[str]:
     return await _page(request, "overview.html", _overview)
+
+
+@get("/tenants")
+async def tenants(
+    request: ApiRequest, sort: str = "waiting", order: str = "desc", page: int = 1
+) -> Response[str]:
+    """Every per-tenant row (a priority level of a tenant), sorted by a column, a page at
+    a time."""
+
+    async def build(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]:
+        if order not in ("asc", "desc"):
+            raise ValidationError("order", "must be asc or desc")
+        if page < 1:
+            raise ValidationError("page", "must be 1 or more")
+        stats = await api_stats.stats.fn(request=request, principal=viewer, tenant=None)
+        rows = sorted_rows(stats, sort, descending=order == "desc")
+        start = (page - 1) * _PAGE
+        query = {"sort": sort, "order": order}
+        return {
+            "rows": rows[start : start + _PAGE],
+            "total": len(rows),
+            "first": start + 1,
+            "sort": sort,
+            "order": order,
+            "columns": TENANT_COLUMNS,
+            "next_url": f"/tenants?{urlencode({**query, 'page': page + 1})}"
+            if start + _PAGE < len(rows)
+            else None,
+            "previous_url": f"/tenants?{urlencode({**query, 'page': page - 1})}"
+            if page > 1
+            else None,
+            "refresh": _REFRESH_SECONDS if page == 1 else 0,
+        }
+
+    return await _page(request, "tenants.html", build)
 
 
 # -- messages -------------------------------------------------------------------------------
@@ -232,20 +280,28 @@ async def messages(
     tenant: str | None = None,
     after: str | None = None,
     q: str | None = None,
+    conversation: str | None = None,
+    recipient: str | None = None,
 ) -> Response[str]:
-    """Messages by state, a page at a time; ``q`` (a message id) opens that message."""
+    """Messages by state, a page at a time; ``q`` (a message id) opens that message;
+    ``conversation`` / ``recipient`` find the finished messages of one (state ignored)."""
     if _text(q):
         return _see_other(f"/messages/{_text(q)}")
+    search = {"conversation": _text(conversation), "recipient": _text(recipient)}
 
     async def build(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]:
+        searching = any(search.values())
         page = await api_messages.list_by_state.fn(
-            request=request, principal=viewer, message_state=listed, tenant=_text(tenant),
-            limit=_PAGE, after=_text(after),
+            request=request, principal=viewer, message_state=None if searching else listed,
+            tenant=_text(tenant), limit=_PAGE, after=_text(after), **search,
         )  # fmt: skip
         query = {"state": listed, "tenant": _text(tenant) or ""}
+        query.update((name, text) for name, text in search.items() if text)
         return {
             "state": listed,
             "states": LISTABLE_STATES,
+            "searching": searching,
+            **{name: text or "" for name, text in search.items()},
             "tenant": _text(tenant) or "",
             "page": page,
             "next_url": f"/messages?{urlencode({**query, 'after': page.next})}"
@@ -260,12 +316,19 @@ async def messages(
 
 @get("/messages/{message_id:str}")
 async def message_detail(request: ApiRequest, message_id: str) -> Response[str]:
+
     async def build(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]:
         status = await api_messages.show_message.fn(
             request=request, message_id=message_id, principal=viewer
         )
         body = await message_body(context_of(request), status)
-        return {"status": status, "message": body, "trace_id": trace_id(body), "refresh": 0}
+        return {
+            "status": status,
+            "message": body,
+            "trace_id": trace_id(body),
+            "attempts": attempt_rows(status.record),
+            "refresh": 0,
+        }
 
     return await _page(request, "message.html", build)
 
@@ -484,7 +547,7 @@ DASHBOARD_ROUTES = [
         path="/",
         include_in_schema=False,
         route_handlers=[
-            login_page, login, logout, overview, messages, message_detail, dead_letters,
+            login_page, login, logout, overview, tenants, messages, message_detail, dead_letters,
             dead_letter_detail, dead_letters_action, pending, pending_release, controls,
             controls_action, openapi_document,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),

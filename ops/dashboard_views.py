@@ -4,6 +4,7 @@ route for: live workers with their partitions, a message's body, the charts' his
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import msgspec
@@ -21,7 +22,23 @@ from relayq.ops.pending_entries import PendingFilter, read_pending
 from relayq.streams.codec import readable_message
 from relayq.streams.message import Message
 
-__all__ = ("WorkerRow", "charts", "levels_of", "message_body", "trace_id", "worker_rows")
+__all__ = (
+    "TENANT_COLUMNS",
+    "WorkerRow",
+    "busiest_rows",
+    "charts",
+    "levels_of",
+    "message_body",
+    "sorted_rows",
+    "trace_id",
+    "worker_rows",
+)
+
+TENANT_COLUMNS = (
+    "tenant", "priority", "waiting", "in_flight", "retrying", "delayed", "delivered",
+    "dead_lettered", "oldest_waiting_ms",
+)  # fmt: skip
+"""The per-tenant table's columns, each a sort key of ``sorted_rows``."""
 
 
 class WorkerRow(msgspec.Struct, kw_only=True):
@@ -48,6 +65,28 @@ def levels_of(stats: StatsOut) -> list[dict[str, Any]]:
     ]
 
 
+def _busy(row: dict[str, Any]) -> tuple[int, int, int]:
+    unfinished = row["waiting"] + row["in_flight"] + row["retrying"] + row["delayed"]
+    return unfinished, row["dead_lettered"], row["delivered"]
+
+
+def busiest_rows(stats: StatsOut, n: int) -> list[dict[str, Any]]:
+    """The ``n`` per-tenant rows with most unfinished messages (then most dead-lettered,
+    then most delivered): what the overview shows of a namespace of many tenants."""
+    return sorted(stats.rows, key=_busy, reverse=True)[:n]
+
+
+def sorted_rows(stats: StatsOut, column: str, descending: bool) -> list[dict[str, Any]]:
+    """Every per-tenant row sorted by ``column`` (rows without a value last either way),
+    then by tenant and priority; ValueError for a column the table does not have."""
+    if column not in TENANT_COLUMNS:
+        raise ValueError(f"cannot sort by {column[:40]!r}: one of {', '.join(TENANT_COLUMNS)}")
+    rows = sorted(stats.rows, key=lambda row: (row["tenant"], row["priority"]))
+    known = [row for row in rows if row[column] is not None]
+    unknown = [row for row in rows if row[column] is None]
+    return sorted(known, key=lambda row: row[column], reverse=descending) + unknown
+
+
 async def worker_rows(context: ApiContext) -> list[WorkerRow]:
     """The live workers (heartbeat not expired by Redis's clock), busiest first."""
     now_ms = await redis_now_ms(context.client)
@@ -70,11 +109,20 @@ async def worker_rows(context: ApiContext) -> list[WorkerRow]:
     return sorted(rows, key=lambda row: (-row.in_flight, row.worker))
 
 
-async def charts(context: ApiContext, principal: ApiPrincipal) -> list[Any]:
+def _finished_now(stats: StatsOut) -> dict[str, Counter[str]]:
+    """Delivered and dead-lettered totals per tenant, from counts already read."""
+    totals: dict[str, Counter[str]] = {"delivered": Counter(), "dead_lettered": Counter()}
+    for row in stats.rows:
+        for state, counts in totals.items():
+            counts[row["tenant"]] += row[state]
+    return totals
+
+
+async def charts(context: ApiContext, principal: ApiPrincipal, stats: StatsOut) -> list[Any]:
     """The last hour's throughput and failure-rate charts (of the key's tenant, for a
-    tenant key)."""
+    tenant key); the minute running now comes from ``stats`` (counts the page read)."""
     tenant = principal.tenant if principal.role == "tenant" else None
-    points = await read_history(context.client, context.keys, tenant)
+    points = await read_history(context.client, context.keys, tenant, _finished_now(stats))
     return [
         line_chart("Finished per minute", [p.delivered + p.dead_lettered for p in points], "msg"),
         line_chart("Dead-lettered share", [round(100 * p.failure_rate, 1) for p in points], "%"),

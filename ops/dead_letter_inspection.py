@@ -7,7 +7,9 @@ cursor of a page: the next page starts after it.
 
 Scans read a partition's stream in chunks (``XRANGE`` with an exclusive start), so no
 scan ever holds more than one chunk of a dead-letter stream; the time range of a filter is
-the range of entry ids (the time Redis took the dead letter in), so it costs nothing.
+the range of entry ids (the time Redis took the dead letter in), so it costs nothing. A
+filter on a tenant reads the partitions' by-tenant indexes instead of the streams
+(``ops.dead_letters_by_tenant``): its page never reads another tenant's dead letters.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import msgspec
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from relayq.streams.codec import ENTRY_FIELD, PoisonEntryError, decode_entry
+from relayq.ops.dead_letter_entry import DeadLetter, format_ref, parse_dead_letter
+from relayq.ops.dead_letters_by_tenant import ensure_indexed, tenant_letters
 from relayq.streams.keys import Keys
 from relayq.streams.message import Message
 
@@ -42,29 +45,9 @@ __all__ = (
     "scan_dead_letters",
 )
 
-_PREFIX = b"entry:"
 SCAN_CHUNK = 100
 """Entries read per XRANGE of a scan."""
 _REF = re.compile(r"^(\d+)-(\d+-\d+)$")
-
-
-class DeadLetter(msgspec.Struct, frozen=True):
-    dlq_id: str
-    partition: int
-    kind: str
-    error: str
-    attempts: int
-    origin_stream: str
-    origin_id: str
-    failed_ms: int
-    message: Message | None
-    """The original message, or None for a poison entry (see ``raw_fields``)."""
-    raw_fields: dict[str, str]
-
-    @property
-    def ref(self) -> str:
-        """``<partition>-<entry id>``: names the dead letter, and is a page cursor."""
-        return format_ref(self.partition, self.dlq_id)
 
 
 class DeadLetterFilter(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,10 +95,6 @@ class DeadLetterPage(msgspec.Struct, frozen=True):
     """The cursor of the next page (``after=``), None when this page is the last."""
 
 
-def format_ref(partition: int, dlq_id: str) -> str:
-    return f"{partition}-{dlq_id}"
-
-
 def parse_ref(text: str, keys: Keys) -> tuple[int, str]:
     """(partition, entry id) of a reference; ValueError naming what is wrong."""
     found = _REF.match(text)
@@ -127,40 +106,6 @@ def parse_ref(text: str, keys: Keys) -> tuple[int, str]:
             f"{text!r} names partition {partition}; the namespace has {keys.partitions}"
         )
     return partition, found[2]
-
-
-def _text(fields: dict[bytes, bytes], name: bytes) -> str:
-    return fields.get(name, b"").decode(errors="replace")
-
-
-def parse_dead_letter(partition: int, dlq_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:
-    """A dead-letter stream entry, as ``dead_letter_7.lua`` wrote it."""
-    original = {k[len(_PREFIX) :]: v for k, v in fields.items() if k.startswith(_PREFIX)}
-    message: Message | None
-    try:
-        message = decode_entry(original) if ENTRY_FIELD in original else None
-    except PoisonEntryError:
-        message = None
-    raw = (
-        {}
-        if message
-        else {
-            k.decode(errors="replace"): v.decode(errors="replace")[:200]
-            for k, v in original.items()
-        }
-    )
-    return DeadLetter(
-        dlq_id=dlq_id.decode(),
-        partition=partition,
-        kind=_text(fields, b"kind"),
-        error=_text(fields, b"error"),
-        attempts=int(fields.get(b"attempts", b"0") or 0),
-        origin_stream=_text(fields, b"origin_stream"),
-        origin_id=_text(fields, b"origin_id"),
-        failed_ms=int(fields.get(b"failed_ms", b"0") or 0),
-        message=message,
-        raw_fields=raw,
-    )
 
 
 def read_dead_letters(client: redis.Redis, keys: Keys, *, limit: int = 10_000) -> list[DeadLetter]:
@@ -227,17 +172,38 @@ async def scan_dead_letters(
     low, high = _bounds(chosen)
     if _empty_range(chosen):
         return
-    for partition in chosen.partitions(keys):
+    partitions = chosen.partitions(keys)
+    if chosen.tenant is not None:
+        await ensure_indexed(client, keys, partitions)
+    for partition in partitions:
         start = _start(partition, cursor, low)
-        while start is not None:
-            entries: Any = await client.xrange(
-                keys.dead_letter(partition), start, high, count=chunk
-            )
-            for dlq_id, fields in entries:
-                letter = parse_dead_letter(partition, dlq_id, fields)
+        if start is None:
+            continue
+        if chosen.tenant is not None:
+            letters = tenant_letters(
+                client, keys, partition, chosen.tenant, start=None if start == "-" else start,
+                high=None if high == "+" else high, chunk=chunk,
+            )  # fmt: skip
+        else:
+            letters = _stream_letters(client, keys, partition, start, high, chunk)
+        async with aclosing(letters):
+            async for letter in letters:
                 if chosen.matches(letter):
                     yield letter
-            start = f"({entries[-1][0].decode()}" if len(entries) == chunk else None
+
+
+async def _stream_letters(
+    client: AsyncRedis, keys: Keys, partition: int, start: str, high: str, chunk: int
+) -> AsyncGenerator[DeadLetter, None]:
+    """Every dead letter of ``partition`` from ``start`` to ``high`` (XRANGE bounds),
+    ``chunk`` entries per read."""
+    while True:
+        entries: Any = await client.xrange(keys.dead_letter(partition), start, high, count=chunk)
+        for dlq_id, fields in entries:
+            yield parse_dead_letter(partition, dlq_id, fields)
+        if len(entries) < chunk:
+            return
+        start = f"({entries[-1][0].decode()}"
 
 
 async def read_page(

@@ -38,6 +38,7 @@ from relayq.ops.dead_letter_inspection import (
     scan_dead_letters,
 )
 from relayq.ops.repair_log import RepairEntry, log_repair_async
+from relayq.streams.dead_letter_index import index_member
 from relayq.streams.keys import Keys
 from relayq.streams.message import Message
 from relayq.streams.outcome import OutcomeState, accepted_record
@@ -106,6 +107,7 @@ class DeadLetterRepair:
         self.actor = actor
         self.records = records
         self._replay: AsyncScript = client.register_script(script_source("replay_dead_letters_6"))
+        self._trim: AsyncScript = client.register_script(script_source("trim_dead_letters_2"))
 
     # -- replay ---------------------------------------------------------------------------
 
@@ -208,6 +210,7 @@ class DeadLetterRepair:
                 keys.stream(partition, level),
                 keys.unread(partition, level),
                 keys.ring(partition, level),
+                keys.dead_letter_tenants(partition),
             ),
             args=args,
         )
@@ -229,16 +232,11 @@ class DeadLetterRepair:
     # -- delete, purge --------------------------------------------------------------------
 
     async def delete_ids(self, refs: Sequence[str]) -> DeleteReport:
-        """XDEL the dead letters ``refs`` name; those already gone count as ``gone``."""
-        by_partition: dict[int, list[str]] = defaultdict(list)
-        for partition, dlq_id in (parse_ref(ref, self.keys) for ref in refs):
-            by_partition[partition].append(dlq_id)
+        """Delete the dead letters ``refs`` name (and their tenant index members); those
+        already gone count as ``gone``."""
         deleted = 0
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for partition, ids in by_partition.items():
-                    pipe.xdel(self.keys.dead_letter(partition), *ids)
-                deleted = sum(int(n) for n in await pipe.execute())
+            deleted = await self._xdel(await self._read(list(dict.fromkeys(refs))))
         finally:
             await self._log("dlq.delete", _scope_of_ids(refs), deleted)
         return DeleteReport(deleted=deleted, gone=len(set(refs)) - deleted)
@@ -260,31 +258,37 @@ class DeadLetterRepair:
         return deleted
 
     async def _trim_before(self, until_ms: int) -> int:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for partition in range(self.keys.partitions):
-                pipe.xtrim(
-                    self.keys.dead_letter(partition), minid=f"{until_ms}-0", approximate=False
-                )
-            return sum(int(n) for n in await pipe.execute())
+        deleted = 0
+        for partition in range(self.keys.partitions):
+            where = (self.keys.dead_letter(partition), self.keys.dead_letter_tenants(partition))
+            deleted += int(await self._trim(keys=where, args=(until_ms,)))
+        return deleted
 
     async def _delete_matching(self, chosen: DeadLetterFilter) -> int:
         deleted = 0
-        batch: list[str] = []
+        batch: list[DeadLetter] = []
         async with aclosing(scan_dead_letters(self.client, self.keys, chosen)) as letters:
             async for letter in letters:
-                batch.append(letter.ref)
+                batch.append(letter)
                 if len(batch) == SCAN_CHUNK:
                     deleted += await self._xdel(batch)
                     batch.clear()
         return deleted + await self._xdel(batch)
 
-    async def _xdel(self, refs: Sequence[str]) -> int:
-        if not refs:
+    async def _xdel(self, letters: Sequence[DeadLetter]) -> int:
+        """XDEL ``letters`` and ZREM their members of the tenant index; how many went."""
+        if not letters:
             return 0
+        deletions: list[int] = []
         async with self.client.pipeline(transaction=False) as pipe:
-            for partition, dlq_id in (parse_ref(ref, self.keys) for ref in refs):
-                pipe.xdel(self.keys.dead_letter(partition), dlq_id)
-            return sum(int(n) for n in await pipe.execute())
+            for letter in letters:
+                deletions.append(len(pipe))
+                pipe.xdel(self.keys.dead_letter(letter.partition), letter.dlq_id)
+                if letter.message is not None:
+                    member = index_member(letter.message.tenant, letter.dlq_id)
+                    pipe.zrem(self.keys.dead_letter_tenants(letter.partition), member)
+            replies = await pipe.execute()
+        return sum(int(replies[position]) for position in deletions)
 
     async def _log(self, action: str, scope: str, count: int) -> None:
         entry = RepairEntry(actor=self.actor, action=action, scope=scope, count=count)

@@ -19,12 +19,18 @@ def _cmd_message_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_message_list(args: argparse.Namespace) -> int:
+    from relayq.ops.cli_errors import usage_error
     from relayq.ops.message_list_view import print_message_page
+
+    if args.state is None and args.conversation is None and args.recipient is None:
+        return usage_error("message list needs --state, or --conversation / --recipient")
 
     return print_message_page(
         settings_from_args(args),
         args.state,
         tenant=args.tenant,
+        conversation=args.conversation,
+        recipient=args.recipient,
         limit=args.limit,
         after=args.after,
         as_json=args.json,
@@ -103,9 +109,15 @@ _STATES = ("waiting", "in_flight", "delayed", "delivered", "dead_lettered")
 
 def _add_message_list(actions: Any) -> None:
     listing = actions.add_parser(
-        "list", help="one page of messages in a state (the next page: --after the cursor)"
+        "list",
+        help="one page of messages in a state, or finished ones of a conversation or "
+        "recipient (the next page: --after the cursor)",
     )
-    listing.add_argument("--state", required=True, choices=_STATES, help="which messages")
+    listing.add_argument(
+        "--state", choices=_STATES, help="which messages (required unless searching)"
+    )
+    listing.add_argument("--conversation", help="the finished messages of this conversation")
+    listing.add_argument("--recipient", help="the finished messages sent to this recipient")
     listing.add_argument("--tenant", help="that tenant's only")
     listing.add_argument("--limit", type=_page_size, default=50, help="at most this many (1-1000)")
     listing.add_argument("--after", help="the cursor a previous page printed")

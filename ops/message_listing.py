@@ -26,7 +26,7 @@ from relayq.streams.errors import ValidationError
 from relayq.streams.keys import Keys
 from relayq.streams.outcome import OutcomeState, decode_record
 
-__all__ = ("LISTABLE_STATES", "list_messages")
+__all__ = ("LISTABLE_STATES", "ORDERS", "list_messages")
 
 LISTABLE_STATES = ("waiting", "delivered", "dead_lettered", "delayed", "in_flight")
 _WAITING = ("waiting", "accepted")
@@ -43,25 +43,44 @@ def _cursor(after: str | None) -> tuple[int, str] | None:
     return int(ms), message_id
 
 
+ORDERS = ("newest", "oldest")
+"""``order`` of a delivered, dead-lettered or delayed listing (the others have one order)."""
+
+
 async def list_messages(
-    client: Redis, keys: Keys, state: str, *, tenant: str | None, limit: int, after: str | None
+    client: Redis,
+    keys: Keys,
+    state: str,
+    *,
+    tenant: str | None,
+    limit: int,
+    after: str | None,
+    order: str | None = None,
 ) -> MessagePage:
+    """A page of ``state``; ``order`` (``newest`` or ``oldest`` first) for the states kept
+    by time: delivered and dead-lettered default to newest first, delayed to soonest due
+    (``oldest``). A cursor belongs to the order it was made in."""
     if state in _WAITING:
         return await list_waiting(client, keys, tenant=tenant, limit=limit, after=after)
     if state not in LISTABLE_STATES:
         raise ValidationError(
             "state", f"{state[:40]!r} cannot be listed; one of {', '.join(LISTABLE_STATES)}"
         )
+    if order is not None and order not in ORDERS:
+        raise ValidationError("order", f"{order[:20]!r} is not an order; one of newest, oldest")
     if state == "in_flight":
         return await _in_flight(client, keys, tenant, limit)
-    return await _by_time(client, keys, state, tenant=tenant, limit=limit, after=_cursor(after))
+    newest_first = order == "newest" if order is not None else state != "delayed"
+    return await _by_time(
+        client, keys, state, tenant=tenant, limit=limit, after=_cursor(after),
+        newest_first=newest_first,
+    )  # fmt: skip
 
 
 async def _by_time(
     client: Redis, keys: Keys, state: str, *, tenant: str | None, limit: int,
-    after: tuple[int, str] | None,
+    after: tuple[int, str] | None, newest_first: bool,
 ) -> MessagePage:  # fmt: skip
-    newest_first = state != "delayed"
     scan = limit * (_SCAN_FACTOR if tenant else 1)
     candidates = await _candidates(client, keys, state, scan, after, newest_first)
     ordered = sorted(candidates, key=lambda c: (c[0], c[1]), reverse=newest_first)

@@ -7,8 +7,10 @@ import asyncio
 import datetime as dt
 
 import msgspec
+from rich.markup import escape
 from rich.table import Table
 
+from relayq.ops.attempt_rows import attempt_rows
 from relayq.ops.cli_errors import CommandError
 from relayq.ops.command_output import console
 from relayq.ops.message_lookup import MessageStatus, check_message_id, find_message
@@ -16,6 +18,7 @@ from relayq.ops.running_redis import running_redis
 from relayq.producers.event_reader import read_events_sync
 from relayq.streams.keys import Keys
 from relayq.streams.namespace_shape import compare_namespace_sync
+from relayq.streams.outcome import OutcomeRecord
 from relayq.streams.outcome_events import START, OutcomeEvent
 from relayq.streams.redis_client import (
     create_client,
@@ -85,7 +88,23 @@ def _print_status(status: MessageStatus) -> None:
         "dead-letter entry": record.dlq_id or "-",
     }
     for field, value in rows.items():
-        table.add_row(field, value)
+        table.add_row(field, escape(value))  # tenant names and errors are not markup
+    console().print(table)
+    _print_attempts(record)
+
+
+def _print_attempts(record: OutcomeRecord) -> None:
+    attempts = attempt_rows(record)
+    if not attempts:
+        return
+    table = Table(title="attempts")
+    for column in ("attempt", "time", "outcome", "error or detail", "worker"):
+        table.add_column(column)
+    for row in attempts:
+        number = str(row.attempt) if row.counted else f"{row.attempt} (not counted)"
+        table.add_row(
+            number, when(row.at_ms), row.outcome, escape(row.detail), escape(row.worker or "-")
+        )
     console().print(table)
 
 

@@ -41,6 +41,7 @@ async def clean_namespace(
     """Delete the chosen kinds older than ``older_than_ms`` in every partition."""
     result = CleanResult(cutoff_ms=await redis_now_ms(client) - older_than_ms)
     script = client.register_script(script_source("clean_outcomes_2"))
+    trim = client.register_script(script_source("trim_dead_letters_2"))
     for partition in range(keys.partitions):
         records = keys.outcomes(partition)
         if delivered:
@@ -49,9 +50,8 @@ async def clean_namespace(
         if dead_lettered:
             index = keys.outcome_index(partition, OutcomeState.DEAD_LETTERED)
             result.dead_lettered_records += await _clean_index(script, index, records, result)
-            trimmed = await client.xtrim(
-                keys.dead_letter(partition), minid=result.cutoff_ms, approximate=False
-            )
+            where = (keys.dead_letter(partition), keys.dead_letter_tenants(partition))
+            trimmed = await trim(keys=where, args=(result.cutoff_ms,))
             result.dead_letter_entries += int(trimmed)
     return result
 

@@ -17,6 +17,8 @@ only ever used by single-key commands.
                                    read by the group (kept by the scripts; reset to the truth
                                    whenever a read drains the stream)
     {ns:P}:dlq                     dead-letter stream
+    {ns:P}:dlq:by-tenant           sorted set, all scores 0: <tenant> NUL <padded entry id>
+                                   of each dead letter (streams.dead_letter_index)
     {ns:P}:delayed                 sorted set: message id -> due time (ms)
     {ns:P}:delayed:data            hash: message id -> "<priority>:<encoded message>"
     {ns:P}:dedup:<lt>.<lc>:<t>:<c>:<key>
@@ -31,6 +33,10 @@ only ever used by single-key commands.
     {ns:P}:outcomes                hash: message id -> JSON outcome record (streams.outcome)
     {ns:P}:outcomes:<state>        sorted set: message id -> time it reached that final state
                                    (ms): the retention index of the records
+    {ns:P}:outcomes:lookup         sorted set, all scores 0: c NUL <conversation> NUL <ms>
+                                   NUL <message id>, and the same with r and <recipient>, of
+                                   every kept finished record (<ms>: its at_ms, 13 digits;
+                                   ops.message_search pages it BYLEX, newest first)
     {ns:P}:stalls                  hash: stream entry id -> attempts started and never seen
                                    to finish (+1 while one is in flight)
     {ns:P}:lease                   string: owning worker's lease token, with a TTL
@@ -217,6 +223,10 @@ class Keys:
     def dead_letter(self, partition: int) -> str:
         return f"{self._tag(partition)}:dlq"
 
+    def dead_letter_tenants(self, partition: int) -> str:
+        """The partition's dead letters by tenant (``streams.dead_letter_index``)."""
+        return f"{self._tag(partition)}:dlq:by-tenant"
+
     def delayed(self, partition: int) -> str:
         return f"{self._tag(partition)}:delayed"
 
@@ -253,6 +263,12 @@ class Keys:
     def outcome_index(self, partition: int, state: str) -> str:
         """The retention index of the records of one final state (delivered, dead_lettered)."""
         return f"{self._tag(partition)}:outcomes:{state}"
+
+    def outcome_lookup(self, partition: int) -> str:
+        """The kept finished records by conversation and by recipient (``ops.message_search``):
+        always ``outcomes(partition) + ":lookup"``, the name the finishing scripts derive
+        from the records hash they are given (``_retain.lua``)."""
+        return f"{self.outcomes(partition)}:lookup"
 
     def outcome_keys(self, partition: int, state: str, now_ms: int) -> tuple[str, ...]:
         """What a script that finishes messages in ``state`` writes (``_outcome.lua``):

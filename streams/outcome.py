@@ -3,8 +3,9 @@
 Workers write them in the round trip that acknowledges or dead-letters an entry
 (``acknowledge_7.lua``, ``dead_letter_9.lua``), so no message pays a round trip of its own.
 A record is JSON (readable with ``redis-cli HGET``) in the partition's ``{ns:P}:outcomes``
-hash under the message id; finished records are kept for a bounded time and count
-(``Settings.keep_delivered`` / ``keep_dead_lettered``). Counters are fields of
+hash under the message id, with the attempts before its state that did not finish it
+(``history``: the last ``HISTORY_KEEP`` notes); finished records are kept for a bounded
+time and count (``Settings.keep_delivered`` / ``keep_dead_lettered``). Counters are fields of
 ``{ns:P}:counts``: ``delivered:<level>:<tenant>`` and ``dead_lettered:<level>:<tenant>``.
 """
 
@@ -20,9 +21,14 @@ from relayq.streams.message import Message
 
 __all__ = (
     "FINISHED_STATES",
+    "HISTORY_KEEP",
+    "NOTE_ERROR_CHARS",
+    "THROTTLED",
+    "AttemptNote",
     "OutcomeRecord",
     "OutcomeState",
     "accepted_record",
+    "attempt_note",
     "counter_field",
     "decode_record",
     "delivered_record",
@@ -48,6 +54,35 @@ class OutcomeState(enum.StrEnum):
 
 
 FINISHED_STATES = (OutcomeState.DELIVERED, OutcomeState.DEAD_LETTERED)
+
+HISTORY_KEEP = 10
+"""Most attempt notes a record keeps (the last ones)."""
+NOTE_ERROR_CHARS = 300
+"""An attempt note's error is cut to this many characters (the record's own is longer)."""
+THROTTLED = "throttled"
+"""The kind of a throttle's attempt note (and the state of its outcome event)."""
+
+
+class AttemptNote(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One attempt that did not finish its message: a failure that was retried, or a
+    throttle (kind ``throttled``), which used no attempt."""
+
+    attempt: int
+    """Its number, 1 for the first. A throttle's is the number of the attempt it held
+    back, which is made again under the same number."""
+    at_ms: int
+    """When it failed (Unix ms)."""
+    kind: str
+    """The failure's kind (``http_500``, ``timeout``, ``exception``, ... or ``throttled``)."""
+    error: str
+    """What failed, cut to ``NOTE_ERROR_CHARS``."""
+    worker: str | None = None
+    """The worker that made it."""
+
+    @property
+    def counted(self) -> bool:
+        """Whether it used an attempt (a throttle did not)."""
+        return self.kind != THROTTLED
 
 
 class OutcomeRecord(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -82,6 +117,15 @@ class OutcomeRecord(msgspec.Struct, frozen=True, omit_defaults=True):
     status callbacks (``relayq api``'s ``/v1/receipts/...``)."""
     receipt_ms: int | None = None
     """When that receipt arrived (Unix ms)."""
+    history: list[AttemptNote] | None = None
+    """The attempts before this state that did not finish the message, oldest first: the
+    last ``HISTORY_KEEP`` of them, failures and throttles (a retrying record's own failure
+    is its last note). Left out while there is none. The scripts carry it from record to
+    record as one JSON array (``_record_text.lua``), never decoding it."""
+    recipient: str | None = None
+    """Who it was sent to: in finished (and retrying) records only, not in the accepted
+    record (one per queued message, kept small). Indexed with the conversation for
+    ``ops.message_search`` (``Keys.outcome_lookup``)."""
 
 
 _encoder = msgspec.json.Encoder()
@@ -94,6 +138,13 @@ def encode_record(record: OutcomeRecord) -> bytes:
 
 def decode_record(blob: bytes) -> OutcomeRecord:
     return _decoder.decode(blob)
+
+
+def attempt_note(
+    attempt: int, at_ms: int, kind: str, error: str, worker: str | None = None
+) -> bytes:
+    """The encoded note of one attempt (a JSON object), its error cut short."""
+    return _encoder.encode(AttemptNote(attempt, at_ms, kind, error[:NOTE_ERROR_CHARS], worker))
 
 
 def counter_field(state: OutcomeState, priority: str, tenant: str) -> str:
@@ -155,6 +206,15 @@ def delivered_record(
             worker,
             attempts,
             provider_message_id,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,  # history
+            message.recipient,
         )
     )
 
@@ -184,6 +244,7 @@ def message_record(
             entry_id=entry_id.decode(),
             worker=worker,
             attempts=attempts,
+            recipient=message.recipient,
             **details,
         )
     )

@@ -44,6 +44,7 @@ class Scripts:
         "lease_round",
         "mark_started",
         "promote_due",
+        "record_attempt",
     )
 
     def __init__(self, client: Redis) -> None:
@@ -59,3 +60,4 @@ class Scripts:
         self.fire_schedule: AsyncScript = client.register_script(script_source("fire_schedule_6"))
         self.mark_started: AsyncScript = client.register_script(script_source("mark_started_2"))
         self.channel_admit: AsyncScript = client.register_script(script_source("channel_admit_4"))
+        self.record_attempt: AsyncScript = client.register_script(script_source("record_attempt_4"))

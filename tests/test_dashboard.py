@@ -36,6 +36,7 @@ pytestmark = pytest.mark.skipif(
 
 _PAGES = (
     "/",
+    "/tenants",
     "/messages?state=waiting",
     "/messages?state=delivered",
     "/messages?state=dead_lettered",

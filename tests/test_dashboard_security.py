@@ -25,6 +25,7 @@ from tests.support import WorkerPool
 
 _PAGES = (
     "/",
+    "/tenants",
     "/messages?state=waiting",
     "/messages?state=delivered",
     "/messages?state=dead_lettered",

@@ -4,8 +4,9 @@ On an empty database (``ctx.fresh()``): a few thousand waiting messages sent by 
 (``send_many``, which also records the namespace's shape), then, written straight into
 Redis in relayq's own layout (pipelines of a few thousand commands, in a child process),
 1,000,000 delivered outcome records (``{ns:P}:outcomes`` + the ``:outcomes:delivered``
-index) and 100,000 dead letters (``{ns:P}:dlq`` entries as ``dead_letter_9.lua`` writes
-them, their records + the ``:outcomes:dead_lettered`` index), over every partition and
+index + their members in the ``:outcomes:lookup`` search index) and 100,000 dead letters
+(``{ns:P}:dlq`` entries as ``dead_letter_9.lua`` writes them, their records + the
+``:outcomes:dead_lettered`` index), over every partition and
 1,000 tenants, with the durable counters (``{ns:P}:counts``) that match (quick: 20,000 and
 2,000). Then ``relayq api`` in its own process, an admin key, a sign-in (``POST /login``:
 the session cookie), and full GETs of each page (client-side time to the last byte, one
@@ -29,7 +30,9 @@ from bench.relayq_env import relayq_settings
 from bench.results import MISSING, RunOutput
 from bench.scenarios import Scenario, api
 from bench.stats import percentiles
+from relayq.ops.message_search import lookup_members
 from relayq.streams.codec import encode_message
+from relayq.streams.dead_letter_index import COMPLETE, index_member
 from relayq.streams.keys import Keys
 from relayq.streams.message import Message
 from relayq.streams.message_id import crockford_base32
@@ -56,18 +59,21 @@ WORST = "worst page"
 
 TENANT_PAGE = "/dead-letters?tenant=T"
 DETAIL_PAGE = "/messages/ID"
+RECIPIENT_PAGE = "/messages?recipient=R"
 PAGES: tuple[str, ...] = (
     "/",
+    "/tenants?sort=dead_lettered",
     "/messages?state=delivered",
     "/messages?state=dead_lettered",
     "/messages?state=waiting",
     "/dead-letters",
     TENANT_PAGE,
     DETAIL_PAGE,
+    RECIPIENT_PAGE,
     "/pending",
     "/controls",
 )
-"""The pages timed; the two placeholders get a seeded tenant and message id."""
+"""The pages timed; the placeholders get a seeded tenant, message id and recipient."""
 
 _TENANTS = 1_000
 _CONVERSATIONS = 20_000
@@ -138,13 +144,18 @@ class _Seeder:
         created_ms = at_ms - 50
         message_id = crockford_base32(((created_ms << 80) | i).to_bytes(20, "big"))[6:]
         message = Message(
-            message_id.decode(), self.tenant_of(c), self._conversation(c), f"+1555{c:07d}",
+            message_id.decode(), self.tenant_of(c), self._conversation(c), _recipient(c),
             _LEVELS[(i // _TENANTS) % len(_LEVELS)], _PAYLOAD % i, created_ms,
         )  # fmt: skip
         return message, self._partitions[c]
 
     def count(self, state: OutcomeState, partition: int, message: Message) -> None:
         self.counts[partition, counter_field(state, message.priority, message.tenant)] += 1
+
+
+def _recipient(c: int) -> str:
+    """Conversation ``c``'s recipient (its 50 delivered records: 1,000,000 / 20,000)."""
+    return f"+1555{c:07d}"
 
 
 def _chunks(n: int) -> Iterator[range]:
@@ -155,6 +166,7 @@ def _chunks(n: int) -> Iterator[range]:
 def _write_delivered(client: redis.Redis, seeder: _Seeder, indices: range, n: int) -> str:
     records: defaultdict[int, dict[str, bytes]] = defaultdict(dict)
     index: defaultdict[int, dict[str, int]] = defaultdict(dict)
+    lookup: defaultdict[int, dict[bytes, int]] = defaultdict(dict)
     message_id = ""
     for i in indices:
         at = seeder.at_ms(i, n)
@@ -162,12 +174,15 @@ def _write_delivered(client: redis.Redis, seeder: _Seeder, indices: range, n: in
         entry_id = f"{at - 20}-{i}".encode()
         records[p][message.id] = delivered_record(message, p, entry_id, _WORKER, 1, f"prov-{i}", at)
         index[p][message.id] = at
+        for member in lookup_members(message.id, at, message.conversation, message.recipient):
+            lookup[p][member] = 0
         seeder.count(OutcomeState.DELIVERED, p, message)
         message_id = message.id
     pipe = client.pipeline(transaction=False)
     for p, mapping in records.items():
         pipe.hset(seeder.keys.outcomes(p), mapping=mapping)  # type: ignore[arg-type]
         pipe.zadd(seeder.keys.outcome_index(p, OutcomeState.DELIVERED.value), index[p])
+        pipe.zadd(seeder.keys.outcome_lookup(p), lookup[p])
     pipe.execute()
     return message_id
 
@@ -197,12 +212,16 @@ def _dead_letter(
 def _write_dead(client: redis.Redis, seeder: _Seeder, indices: range, n: int, offset: int) -> None:
     records: defaultdict[int, dict[str, bytes]] = defaultdict(dict)
     index: defaultdict[int, dict[str, int]] = defaultdict(dict)
+    by_tenant: defaultdict[int, dict[str, int]] = defaultdict(dict)
     pipe = client.pipeline(transaction=False)
     for i in indices:
         p, dlq_id, fields, record, at, message_id = _dead_letter(seeder, i, n, offset)
         pipe.xadd(seeder.keys.dead_letter(p), fields, id=dlq_id)
         records[p][message_id] = record
         index[p][message_id] = at
+        by_tenant[p][index_member(seeder.tenant_of((offset + i) % _CONVERSATIONS), dlq_id)] = 0
+    for p, members in by_tenant.items():
+        pipe.zadd(seeder.keys.dead_letter_tenants(p), {**members, COMPLETE: 0})
     for p, mapping in records.items():
         pipe.hset(seeder.keys.outcomes(p), mapping=mapping)  # type: ignore[arg-type]
         pipe.zadd(seeder.keys.outcome_index(p, OutcomeState.DEAD_LETTERED.value), index[p])
@@ -298,7 +317,8 @@ def load_pages(port: int, key: str, paths: dict[str, str], loads: int) -> dict[s
 
 
 def _paths(tenant: str, message_id: str) -> dict[str, str]:
-    real = {TENANT_PAGE: f"/dead-letters?tenant={tenant}", DETAIL_PAGE: f"/messages/{message_id}"}
+    real = {TENANT_PAGE: f"/dead-letters?tenant={tenant}", DETAIL_PAGE: f"/messages/{message_id}",
+            RECIPIENT_PAGE: f"/messages?{urlencode({'recipient': _recipient(7)})}"}  # fmt: skip
     return {page_row(page): real.get(page, page) for page in PAGES}
 
 

@@ -9,18 +9,20 @@
 -- outcome(into, state, field, message_id, record, now_ms, keep_ms, events, batch)
 --   notes one finished message under its counter field (the totals and the rate bucket)
 --   and its batch (if batch ~= ""), its record (kept if keep_ms > 0; else the record it
---   had while unfinished is deleted), and publishes its event now (if events > 0: the
+--   had while unfinished is deleted) with its lookup members (_retain.lua: by conversation
+--   and recipient, read from the record), and publishes its event now (if events > 0: the
 --   stream is capped near that many entries). A field of "" (an entry holding no readable
 --   message) counts, keeps and publishes nothing.
 -- finish_outcomes(into, now_ms, keep_ms, keep_count)
 --   once per call: writes what outcome() noted, one command per distinct counter field,
 --   batch and key (not one per message), the rate bucket's expiry (when a field of it is
---   new: its first write is), a new batch key's expiry (BATCH_KEEP_MS), and the records'
---   retention (_retain.lua; keep_count 0: not in this call).
+--   new: its first write is), a new batch key's expiry (BATCH_KEEP_MS), the kept records'
+--   lookup members (ZADD to into.records .. ':lookup', Keys.outcome_lookup), and the
+--   records' retention (_retain.lua; keep_count 0: not in this call).
 -- in_chunks(command, key, values, step)
 --   `command key v1 v2 ...` over `values`, `step` of them per call (unpack's stack limit).
 local BATCH_KEEP_MS = 604800000
-local noted = {fields = {}, batches = {}, records = {}, scores = {}, ids = {}}
+local noted = {fields = {}, batches = {}, records = {}, scores = {}, ids = {}, lookup = {}}
 
 local function outcome(into, state, field, message_id, record, now_ms, keep_ms, events, batch)
   if field == '' then
@@ -36,6 +38,10 @@ local function outcome(into, state, field, message_id, record, now_ms, keep_ms, 
     table.insert(noted.records, record)
     table.insert(noted.scores, now_ms)
     table.insert(noted.scores, message_id)
+    for _, member in ipairs(lookup_members(message_id, record)) do
+      table.insert(noted.lookup, 0)
+      table.insert(noted.lookup, member)
+    end
   else
     table.insert(noted.ids, message_id)
   end
@@ -70,6 +76,7 @@ local function finish_outcomes(into, now_ms, keep_ms, keep_count)
   end
   in_chunks('HSET', into.records, noted.records, 1000)
   in_chunks('ZADD', into.index, noted.scores, 1000)
+  in_chunks('ZADD', into.records .. ':lookup', noted.lookup, 1000)
   in_chunks('HDEL', into.records, noted.ids, 1000)  -- their accepted or retrying records
   if keep_ms > 0 then
     retain(into.index, into.records, now_ms, keep_ms, keep_count)

@@ -1,5 +1,16 @@
--- Fragment: included (`-- #include _retain`) by the scripts that keep outcome records.
+-- Fragment: included (`-- #include _retain`) by the scripts that keep outcome records
+-- (before `-- #include _outcome`), and by those that delete kept ones (clean_outcomes_2.lua,
+-- replay_dead_letters_6.lua).
 --
+-- The lookup index of a records hash is the sorted set named `records .. ':lookup'`
+-- (Keys.outcome_lookup: same hash tag, same slot), all scores 0, two members per kept
+-- finished record: "c" NUL <conversation> NUL <at_ms, 13 digits> NUL <message id>, and the
+-- same with "r" and <recipient> (when the record has one). Names hold no control
+-- character (streams.validation), so NUL cannot occur inside one.
+--
+-- lookup_members(id, record)  the members of one record (a table; read from its JSON text)
+-- forget_lookup(records, ids) removes the members of these ids' records (HMGET, ZREM): call
+--                             it before the records are deleted or overwritten
 -- retain(index, records, now_ms, keep_ms, keep_count)
 --   index    sorted set of one final state's records: message id -> when (ms)
 --   records  the partition's outcome records hash (message id -> JSON)
@@ -9,7 +20,77 @@
 --               call; the caller trims every so often, not on every call)
 --
 -- Drops the records past the count (oldest first), then those older than keep_ms (at most
--- 256 per call: a call stays short; the rest go on the next). Bounds memory by both.
+-- 256 per call: a call stays short; the rest go on the next), with their lookup members.
+-- Bounds memory by both.
+
+-- Where the value of the record's top-level key `name` starts (the index after `"name":`),
+-- or nil. `,"` cannot occur inside a JSON string (a quote there is escaped), so a match
+-- is a key; a plain find (memchr) is several times faster than a pattern. Records are
+-- written by msgspec and edited as text (_record_text.lua), `state` first.
+local function value_at(record, name)
+  local _, e = string.find(record, ',"' .. name .. '":', 1, true)
+  return e and e + 1
+end
+
+-- A top-level string field, unescaped (names hold no control character, so the only
+-- escapes are \" \\ and \/).
+local function record_name(record, name)
+  local i = value_at(record, name)
+  if not i or string.sub(record, i, i) ~= '"' then
+    return nil
+  end
+  local k, escaped = i + 1, false
+  while true do
+    local q = string.find(record, '["\\]', k)
+    if not q then
+      return nil
+    end
+    if string.sub(record, q, q) == '"' then
+      local text = string.sub(record, i + 1, q - 1)
+      if escaped then
+        text = string.gsub(text, '\\(.)', '%1')
+      end
+      return text
+    end
+    escaped, k = true, q + 2
+  end
+end
+
+local function lookup_members(id, record)
+  local i = value_at(record, 'at_ms')
+  local at = i and string.match(record, '^%d+', i) or '0'
+  local tail = '\0' .. string.rep('0', 13 - #at) .. at .. '\0' .. id
+  local members = {}
+  local conversation = record_name(record, 'conversation')
+  if conversation then
+    members[#members + 1] = 'c\0' .. conversation .. tail
+  end
+  local recipient = record_name(record, 'recipient')
+  if recipient then
+    members[#members + 1] = 'r\0' .. recipient .. tail
+  end
+  return members
+end
+
+local function forget_lookup(records, ids)
+  local lookup = records .. ':lookup'
+  for j = 1, #ids, 1000 do
+    local last = math.min(j + 999, #ids)
+    local texts = redis.call('HMGET', records, unpack(ids, j, last))
+    local members = {}
+    for i = 1, last - j + 1 do
+      if texts[i] then
+        for _, member in ipairs(lookup_members(ids[j + i - 1], texts[i])) do
+          members[#members + 1] = member
+        end
+      end
+    end
+    if #members > 0 then
+      redis.call('ZREM', lookup, unpack(members))
+    end
+  end
+end
+
 local function retain(index, records, now_ms, keep_ms, keep_count)
   if keep_count == 0 then
     return
@@ -29,6 +110,7 @@ local function retain(index, records, now_ms, keep_ms, keep_count)
       old[#old + 1] = id
     end
   end
+  forget_lookup(records, old)
   for j = 1, #old, 1000 do
     redis.call('HDEL', records, unpack(old, j, math.min(j + 999, #old)))
   end

@@ -21,7 +21,8 @@
 --         seven per entry: packing arguments was most of the worker's cost of acking)
 --
 -- A delivery receipt written to the record before this call (its callback raced the
--- acknowledgement) is carried into the delivered record (``_record_text.carry_receipt``).
+-- acknowledgement) is carried into the delivered record (``_record_text.carry_receipt``),
+-- and so are the failed attempts before it (``carry_history``), from the same HGET.
 -- Only an entry this call acknowledged (XACK returns 1) is counted, recorded and
 -- published: one that another owner acknowledged already (redelivered after a crash) is
 -- not counted twice. The streams are the partition's (same hash slot as KEYS).
@@ -47,7 +48,7 @@ for _, entry in ipairs(cmsgpack.unpack(ARGV[7])) do
       if old and string.sub(old, 1, 20) == '{"state":"delivered"' then
         record = old  -- already delivered: its own record stays (its provider id)
       else  -- a receipt may have come before the acknowledgement
-        record = carry_receipt(record, old)
+        record = carry_history(carry_receipt(record, old), old)
       end
     end
     outcome(into, 'delivered', entry[3], entry[4], record, now, keep_ms, events, entry[6])

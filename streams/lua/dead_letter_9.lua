@@ -9,6 +9,7 @@
 -- KEYS[7] dead-lettered records index of the partition (sorted set: message id -> ms)
 -- KEYS[8] outcome events stream of the partition
 -- KEYS[9] this 10-second bucket's counts of the partition (Keys.rate_bucket)
+-- KEYS[10] the partition's dead letters by tenant (streams/dead_letter_index.py)
 -- ARGV[1] consumer group
 -- ARGV[2] origin entry id
 -- ARGV[3] error text
@@ -24,15 +25,21 @@
 -- ARGV[13] most events the partition's stream keeps (0: no events)
 -- ARGV[14] the partition's batch-count key prefix (+ batch id = the batch's counts here)
 -- ARGV[15] the message's batch id ("" = none)
+-- ARGV[16] the message's tenant ("" for an entry that holds no readable message: the
+--          dead letter is not indexed by tenant)
 --
 -- The DLQ entry holds error, kind, attempts, origin_stream, origin_id, failed_ms, consumer,
 -- then every field of the original entry prefixed with "entry:" (so "entry:m" for a message).
+-- The outcome record gets the DLQ entry's id and the history of the record it replaces
+-- (the failed attempts before the last: ``_record_text.carry_history``).
 -- Returns the DLQ entry id, or false when the entry is no longer pending in the group
 -- (another owner already acknowledged or dead-lettered it: nothing is written or counted
 -- twice).
 
 -- #include _retain
 -- #include _outcome
+-- #include _dead_letter_index
+-- #include _record_text
 
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
 if #pending == 0 then
@@ -53,15 +60,17 @@ if #original == 1 then
 end
 
 local dlq_id = redis.call('XADD', KEYS[2], '*', unpack(fields))
+if ARGV[16] ~= '' then
+  redis.call('ZADD', KEYS[10], 0, dead_letter_member(ARGV[16], dlq_id))
+end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 redis.call('HDEL', KEYS[4], ARGV[2])
 local now, keep_ms = tonumber(ARGV[6]), tonumber(ARGV[11])
 local record = ARGV[10]
-if ARGV[9] ~= '' then
-  local decoded = cjson.decode(record)
-  decoded['dlq_id'] = dlq_id
-  record = cjson.encode(decoded)
+if ARGV[9] ~= '' then  -- edited as text (_record_text.lua), not decoded and re-encoded
+  record = with(record, 'dlq_id', '"' .. dlq_id .. '"')
+  record = carry_history(record, redis.call('HGET', KEYS[6], ARGV[9]))
 end
 local into = {counts = KEYS[5], records = KEYS[6], index = KEYS[7], events = KEYS[8],
   rate = KEYS[9], batch = ARGV[14]}
