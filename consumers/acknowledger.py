@@ -1,7 +1,7 @@
 """Batched acknowledgements: one pipelined round trip for every ack that piled up meanwhile.
 
 While a flush is in flight, new acks accumulate; the next flush takes them all: one
-``acknowledge_7.lua`` call per partition per round trip under load, one round trip per ack
+``acknowledge_8.lua`` call per partition per round trip under load, one round trip per ack
 when idle. The script acknowledges each entry, takes back its stall mark (see
 stall_marks) and attempts record, counts it as delivered (``{ns:P}:counts``) and keeps its
 outcome record (``streams.outcome``) — counted once, only if this call acknowledged it.
@@ -34,7 +34,7 @@ _RETRY_PAUSE = 0.2
 _DRAIN_TIMEOUT = 5.0
 _FIELD_CACHE = 100_000
 _Entry = tuple[str, str, str, str, str, str, str]
-"""What ``acknowledge_7.lua`` takes per entry: stream, entry id, counter field, message id,
+"""What ``acknowledge_8.lua`` takes per entry: stream, entry id, counter field, message id,
 record, batch id, "1" if an attempt failed (an attempts record exists); all strings
 (Redis's cmsgpack reads no msgpack bin)."""
 _TRIM_EVERY = 0.1

@@ -6,7 +6,7 @@ outcome event (retrying or throttled).
 
 A throttle is noted in the history too (kind ``throttled``; it used no attempt, so its
 number is that of the attempt it held back, made again). Finishing attempts write their
-records in their own scripts (``acknowledge_7.lua``, ``dead_letter_9.lua``), which carry
+records in their own scripts (``acknowledge_8.lua``, ``dead_letter_11.lua``), which carry
 the history on.
 """
 

@@ -1,4 +1,4 @@
-"""Moving entries to the partition's dead-letter stream (``dead_letter_9.lua``), counted
+"""Moving entries to the partition's dead-letter stream (``dead_letter_11.lua``), counted
 (``{ns:P}:counts``) and recorded (``streams.outcome``) in the same call."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One dead letter as the dead-letter stream holds it (``dead_letter_9.lua`` writes it),
+"""One dead letter as the dead-letter stream holds it (``dead_letter_11.lua`` writes it),
 and its reference ``<partition>-<entry id>`` (``3-1733220000000-0``)."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _text(fields: dict[bytes, bytes], name: bytes) -> str:
 
 
 def parse_dead_letter(partition: int, dlq_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:
-    """A dead-letter stream entry, as ``dead_letter_9.lua`` wrote it."""
+    """A dead-letter stream entry, as ``dead_letter_11.lua`` wrote it."""
     original = {k[len(_PREFIX) :]: v for k, v in fields.items() if k.startswith(_PREFIX)}
     message: Message | None
     try:

@@ -5,7 +5,7 @@
 
 - **replay** puts a message back into its priority level and conversation through the
   admission rule of a send and deletes its dead-letter entry in the same script
-  (``replay_dead_letters_6.lua``): a replay repeated, or resumed after it was killed
+  (``replay_dead_letters_8.lua``): a replay repeated, or resumed after it was killed
   half-way, finds the entries it already replayed gone and queues nothing twice. The
   message keeps its id; its attempts start over; its outcome record says "accepted".
   It lands behind its tenant's messages of that level already waiting, so after the
@@ -106,7 +106,7 @@ class DeadLetterRepair:
         self.admission_window = admission_window
         self.actor = actor
         self.records = records
-        self._replay: AsyncScript = client.register_script(script_source("replay_dead_letters_6"))
+        self._replay: AsyncScript = client.register_script(script_source("replay_dead_letters_8"))
         self._trim: AsyncScript = client.register_script(script_source("trim_dead_letters_2"))
 
     # -- replay ---------------------------------------------------------------------------
@@ -211,6 +211,7 @@ class DeadLetterRepair:
                 keys.unread(partition, level),
                 keys.ring(partition, level),
                 keys.dead_letter_tenants(partition),
+                keys.outcome_lookup(partition),
             ),
             args=args,
         )

@@ -1,7 +1,7 @@
 """``clean``: delete what is older than a cutoff — delivered and dead-lettered outcome
 records (with their retention index entries) and dead-letter entries — with exact counts.
 
-Records go through ``clean_outcomes_2.lua`` (index entry and record together, as the
+Records go through ``clean_outcomes_3.lua`` (index entry and record together, as the
 workers' own retention does), in bounded batches per partition; dead letters through
 XTRIM MINID (exact: ids are the times they were dead-lettered). Repeating a clean with the
 same cutoff deletes nothing more: idempotent.
@@ -40,10 +40,10 @@ async def clean_namespace(
 ) -> CleanResult:
     """Delete the chosen kinds older than ``older_than_ms`` in every partition."""
     result = CleanResult(cutoff_ms=await redis_now_ms(client) - older_than_ms)
-    script = client.register_script(script_source("clean_outcomes_2"))
+    script = client.register_script(script_source("clean_outcomes_3"))
     trim = client.register_script(script_source("trim_dead_letters_2"))
     for partition in range(keys.partitions):
-        records = keys.outcomes(partition)
+        records = (keys.outcomes(partition), keys.outcome_lookup(partition))
         if delivered:
             index = keys.outcome_index(partition, OutcomeState.DELIVERED)
             result.delivered_records += await _clean_index(script, index, records, result)
@@ -56,11 +56,14 @@ async def clean_namespace(
     return result
 
 
-async def _clean_index(script: AsyncScript, index: str, records: str, result: CleanResult) -> int:
-    """Records of one index deleted, batch after batch until a batch comes back short."""
+async def _clean_index(
+    script: AsyncScript, index: str, records: tuple[str, str], result: CleanResult
+) -> int:
+    """Records of one index deleted (``records``: the records hash and its lookup index),
+    batch after batch until a batch comes back short."""
     deleted = 0
     while True:
-        removed, gone = await script(keys=(index, records), args=(result.cutoff_ms, _BATCH))
+        removed, gone = await script(keys=(index, *records), args=(result.cutoff_ms, _BATCH))
         deleted += int(gone)
         if int(removed) < _BATCH:
             return deleted

@@ -8,7 +8,7 @@ message (a poison entry has no tenant: it is not indexed). The id is padded (mil
 members sort oldest first, like the stream. Tenants hold no control character, so NUL
 cannot occur inside one, and a tenant's members sort before any other tenant's.
 
-Written by ``dead_letter_9.lua`` in the step that writes the dead letter; removed by the
+Written by ``dead_letter_11.lua`` in the step that writes the dead letter; removed by the
 replay script, by deletes (``ops.dead_letter_repair``) and by trims
 (``trim_dead_letters_2.lua``). A member whose entry is gone anyway (a delete racing a read)
 is skipped and removed by the reader that finds it.

@@ -265,20 +265,21 @@ class Keys:
         return f"{self._tag(partition)}:outcomes:{state}"
 
     def outcome_lookup(self, partition: int) -> str:
-        """The kept finished records by conversation and by recipient (``ops.message_search``):
-        always ``outcomes(partition) + ":lookup"``, the name the finishing scripts derive
-        from the records hash they are given (``_retain.lua``)."""
+        """The kept finished records by conversation and by recipient (``ops.message_search``;
+        written and trimmed with the records by the scripts that keep them, ``_retain.lua``)."""
         return f"{self.outcomes(partition)}:lookup"
 
     def outcome_keys(self, partition: int, state: str, now_ms: int) -> tuple[str, ...]:
         """What a script that finishes messages in ``state`` writes (``_outcome.lua``):
-        counts, records, the state's records index, events, the current rate bucket."""
+        counts, records, the state's records index, events, the current rate bucket, the
+        records' lookup index."""
         return (
             self.counts(partition),
             self.outcomes(partition),
             self.outcome_index(partition, state),
             self.events(partition),
             self.rate_bucket(partition, now_ms // RATE_BUCKET_MS),
+            self.outcome_lookup(partition),
         )
 
     def stalls(self, partition: int) -> str:

@@ -1,7 +1,7 @@
 """Outcome records: the last known state of each message, and the durable counters.
 
 Workers write them in the round trip that acknowledges or dead-letters an entry
-(``acknowledge_7.lua``, ``dead_letter_9.lua``), so no message pays a round trip of its own.
+(``acknowledge_8.lua``, ``dead_letter_11.lua``), so no message pays a round trip of its own.
 A record is JSON (readable with ``redis-cli HGET``) in the partition's ``{ns:P}:outcomes``
 hash under the message id, with the attempts before its state that did not finish it
 (``history``: the last ``HISTORY_KEEP`` notes); finished records are kept for a bounded

@@ -49,10 +49,10 @@ class Scripts:
 
     def __init__(self, client: Redis) -> None:
         self.enqueue: AsyncScript = client.register_script(script_source("enqueue_8"))
-        self.acknowledge: AsyncScript = client.register_script(script_source("acknowledge_7"))
+        self.acknowledge: AsyncScript = client.register_script(script_source("acknowledge_8"))
         self.enqueue_many: AsyncScript = client.register_script(script_source("enqueue_many_4"))
         self.admit_and_read: AsyncScript = client.register_script(script_source("admit_and_read"))
-        self.dead_letter: AsyncScript = client.register_script(script_source("dead_letter_9"))
+        self.dead_letter: AsyncScript = client.register_script(script_source("dead_letter_11"))
         self.promote_due: AsyncScript = client.register_script(script_source("promote_due"))
         self.lease_renew: AsyncScript = client.register_script(script_source("lease_renew_1"))
         self.lease_release: AsyncScript = client.register_script(script_source("lease_release_1"))

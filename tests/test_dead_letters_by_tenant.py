@@ -1,4 +1,4 @@
-"""Dead letters by tenant (issue 16: "every list is paged in Redis"): ``dead_letter_9.lua``
+"""Dead letters by tenant (issue 16: "every list is paged in Redis"): ``dead_letter_11.lua``
 indexes each dead letter under its tenant in the step that writes it; a tenant's page reads
 that index, never another tenant's entries; replay, delete and purge remove what they
 remove from it; a partition indexed before the index existed is indexed on first read; a

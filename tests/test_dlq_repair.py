@@ -4,7 +4,7 @@ A replay puts each message back into its level and conversation and deletes its
 dead-letter entry in one script, so a replay repeated or killed half-way queues no message
 twice; a poison entry is refused and left; every repair is logged with its count, 0
 included. Dead letters come from a real worker and a failing provider (end to end) or are
-written as ``dead_letter_7.lua`` writes them (filters, paging, many entries)."""
+written as ``dead_letter_11.lua`` writes them (filters, paging, many entries)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def _message(tenant: str, conversation: str, n: int = 0) -> Message:
 def _entry(
     keys: Keys, message: Message | None, kind: str, partition: int
 ) -> tuple[str, dict[FieldT, EncodableT]]:
-    """The stream and fields of a dead-letter entry as ``dead_letter_7.lua`` writes it
+    """The stream and fields of a dead-letter entry as ``dead_letter_11.lua`` writes it
     (``message`` None: a poison entry, in ``partition``)."""
     if message is not None:
         partition = keys.partition_of(message.tenant, message.conversation)

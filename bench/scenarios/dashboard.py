@@ -5,7 +5,7 @@ On an empty database (``ctx.fresh()``): a few thousand waiting messages sent by 
 Redis in relayq's own layout (pipelines of a few thousand commands, in a child process),
 1,000,000 delivered outcome records (``{ns:P}:outcomes`` + the ``:outcomes:delivered``
 index + their members in the ``:outcomes:lookup`` search index) and 100,000 dead letters
-(``{ns:P}:dlq`` entries as ``dead_letter_9.lua`` writes them, their records + the
+(``{ns:P}:dlq`` entries as ``dead_letter_11.lua`` writes them, their records + the
 ``:outcomes:dead_lettered`` index), over every partition and
 1,000 tenants, with the durable counters (``{ns:P}:counts``) that match (quick: 20,000 and
 2,000). Then ``relayq api`` in its own process, an admin key, a sign-in (``POST /login``:

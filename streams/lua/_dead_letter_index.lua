@@ -1,5 +1,5 @@
 -- Fragment: included (`-- #include _dead_letter_index`) by the scripts that write or
--- remove dead letters (dead_letter_9.lua, replay_dead_letters_6.lua,
+-- remove dead letters (dead_letter_11.lua, replay_dead_letters_8.lua,
 -- trim_dead_letters_2.lua). The index is streams/dead_letter_index.py's (see there):
 -- a sorted set, scores 0, members `<tenant> NUL <ms, 15 digits>-<seq, 10 digits>`.
 --

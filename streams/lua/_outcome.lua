@@ -1,10 +1,12 @@
 -- Fragment: included (`-- #include _outcome`) by the scripts that finish messages
--- (acknowledge_7.lua, dead_letter_9.lua), after `-- #include _retain`.
+-- (acknowledge_8.lua, dead_letter_11.lua), after `-- #include _retain`.
 --
 -- `into` names the partition's keys: into.counts (counts hash), into.records (outcome
 -- records hash), into.index (the finished state's records index), into.events (outcome
 -- events stream), into.rate (the current 10-second bucket of counts, Keys.rate_bucket),
--- into.batch (the partition's batch-count key prefix, Keys.batch_counts_prefix).
+-- into.lookup (the records' lookup index, Keys.outcome_lookup), into.batch (the
+-- partition's batch-count key prefix, Keys.batch_counts_prefix): Keys.outcome_keys, in
+-- that order, plus the prefix.
 --
 -- outcome(into, state, field, message_id, record, now_ms, keep_ms, events, batch)
 --   notes one finished message under its counter field (the totals and the rate bucket)
@@ -17,7 +19,7 @@
 --   once per call: writes what outcome() noted, one command per distinct counter field,
 --   batch and key (not one per message), the rate bucket's expiry (when a field of it is
 --   new: its first write is), a new batch key's expiry (BATCH_KEEP_MS), the kept records'
---   lookup members (ZADD to into.records .. ':lookup', Keys.outcome_lookup), and the
+--   lookup members (ZADD to into.lookup), and the
 --   records' retention (_retain.lua; keep_count 0: not in this call).
 -- in_chunks(command, key, values, step)
 --   `command key v1 v2 ...` over `values`, `step` of them per call (unpack's stack limit).
@@ -76,9 +78,9 @@ local function finish_outcomes(into, now_ms, keep_ms, keep_count)
   end
   in_chunks('HSET', into.records, noted.records, 1000)
   in_chunks('ZADD', into.index, noted.scores, 1000)
-  in_chunks('ZADD', into.records .. ':lookup', noted.lookup, 1000)
+  in_chunks('ZADD', into.lookup, noted.lookup, 1000)
   in_chunks('HDEL', into.records, noted.ids, 1000)  -- their accepted or retrying records
   if keep_ms > 0 then
-    retain(into.index, into.records, now_ms, keep_ms, keep_count)
+    retain(into.index, into.records, into.lookup, now_ms, keep_ms, keep_count)
   end
 end

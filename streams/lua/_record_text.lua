@@ -1,5 +1,5 @@
 -- Fragment: included (`-- #include _record_text`) by the scripts that edit an outcome
--- record's fields as text (apply_receipt_2.lua, acknowledge_7.lua, dead_letter_9.lua,
+-- record's fields as text (apply_receipt_2.lua, acknowledge_8.lua, dead_letter_11.lua,
 -- record_attempt_4.lua). Records are JSON objects whose first field is `state`; they are
 -- edited field by field, never decoded and re-encoded (cjson would print numbers of 15
 -- digits and more rounded, and reorder and re-escape the rest).

@@ -1,19 +1,20 @@
 -- Fragment: included (`-- #include _retain`) by the scripts that keep outcome records
--- (before `-- #include _outcome`), and by those that delete kept ones (clean_outcomes_2.lua,
--- replay_dead_letters_6.lua).
+-- (before `-- #include _outcome`), and by those that delete kept ones (clean_outcomes_3.lua,
+-- replay_dead_letters_8.lua).
 --
--- The lookup index of a records hash is the sorted set named `records .. ':lookup'`
--- (Keys.outcome_lookup: same hash tag, same slot), all scores 0, two members per kept
+-- The lookup index of a records hash (Keys.outcome_lookup, a key the script is given) is a
+-- sorted set, all scores 0, two members per kept
 -- finished record: "c" NUL <conversation> NUL <at_ms, 13 digits> NUL <message id>, and the
 -- same with "r" and <recipient> (when the record has one). Names hold no control
 -- character (streams.validation), so NUL cannot occur inside one.
 --
 -- lookup_members(id, record)  the members of one record (a table; read from its JSON text)
--- forget_lookup(records, ids) removes the members of these ids' records (HMGET, ZREM): call
---                             it before the records are deleted or overwritten
--- retain(index, records, now_ms, keep_ms, keep_count)
+-- forget_lookup(records, lookup, ids)  removes the members of these ids' records (HMGET,
+--                             ZREM): call it before the records are deleted or overwritten
+-- retain(index, records, lookup, now_ms, keep_ms, keep_count)
 --   index    sorted set of one final state's records: message id -> when (ms)
 --   records  the partition's outcome records hash (message id -> JSON)
+--   lookup   the partition's lookup index (Keys.outcome_lookup)
 --   now_ms   the time now, Unix ms
 --   keep_ms  how long a record of that state is kept
 --   keep_count  most records of that state the partition keeps (0: no trimming in this
@@ -72,8 +73,7 @@ local function lookup_members(id, record)
   return members
 end
 
-local function forget_lookup(records, ids)
-  local lookup = records .. ':lookup'
+local function forget_lookup(records, lookup, ids)
   for j = 1, #ids, 1000 do
     local last = math.min(j + 999, #ids)
     local texts = redis.call('HMGET', records, unpack(ids, j, last))
@@ -91,7 +91,7 @@ local function forget_lookup(records, ids)
   end
 end
 
-local function retain(index, records, now_ms, keep_ms, keep_count)
+local function retain(index, records, lookup, now_ms, keep_ms, keep_count)
   if keep_count == 0 then
     return
   end
@@ -110,7 +110,7 @@ local function retain(index, records, now_ms, keep_ms, keep_count)
       old[#old + 1] = id
     end
   end
-  forget_lookup(records, old)
+  forget_lookup(records, lookup, old)
   for j = 1, #old, 1000 do
     redis.call('HDEL', records, unpack(old, j, math.min(j + 999, #old)))
   end

@@ -9,6 +9,7 @@
 -- KEYS[5] delivered records index of the partition (sorted set: message id -> ms)
 -- KEYS[6] outcome events stream of the partition
 -- KEYS[7] this 10-second bucket's counts of the partition (Keys.rate_bucket)
+-- KEYS[8] lookup index of the partition's kept records (Keys.outcome_lookup)
 -- ARGV[1] consumer group
 -- ARGV[2] now, Unix ms
 -- ARGV[3] how long a delivered record is kept, ms (0: no records)
@@ -33,7 +34,7 @@
 -- #include _record_text
 
 local into = {counts = KEYS[3], records = KEYS[4], index = KEYS[5], events = KEYS[6],
-  rate = KEYS[7], batch = ARGV[6]}
+  rate = KEYS[7], lookup = KEYS[8], batch = ARGV[6]}
 local acked = 0
 local now, keep_ms, keep_count = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local events = tonumber(ARGV[5])

@@ -9,6 +9,7 @@
 -- KEYS[5] that stream's unread counter
 -- KEYS[6] the level's ring of tenants with waiting messages
 -- KEYS[7] the partition's dead letters by tenant (streams/dead_letter_index.py)
+-- KEYS[8] lookup index of the partition's kept records (Keys.outcome_lookup)
 -- ARGV[1] the level's waiting-list prefix (Keys.waiting_prefix; + tenant = the tenant's list,
 --         in the same hash slot as KEYS)
 -- ARGV[2] admission window (see _admit.lua)
@@ -20,7 +21,7 @@
 -- conversation and level); no dedup key is checked. Its attempts start over (they are
 -- counted per stream entry, and this is a new one). Its record becomes "accepted" and
 -- leaves the dead-lettered retention index, so that trimming cannot drop the new record,
--- and the lookup index (_retain.lua's forget_lookup: KEYS[2] .. ':lookup').
+-- and the lookup index (KEYS[8]).
 -- The dead-lettered counters ("dead_lettered:<level>:<tenant>") are totals ever
 -- dead-lettered: not decremented.
 --
@@ -49,7 +50,7 @@ for i = 3, #ARGV, 4 do
     admit(KEYS[4], KEYS[5], KEYS[6], ARGV[1] .. tenant, tenant, blob, ARGV[2])
     redis.call('XDEL', KEYS[1], ARGV[i])
     redis.call('ZREM', KEYS[7], dead_letter_member(tenant, ARGV[i]))
-    forget_lookup(KEYS[2], {ARGV[i + 1]})
+    forget_lookup(KEYS[2], KEYS[8], {ARGV[i + 1]})
     if ARGV[i + 3] == '' then
       redis.call('HDEL', KEYS[2], ARGV[i + 1])
     else

@@ -9,7 +9,8 @@
 -- KEYS[7] dead-lettered records index of the partition (sorted set: message id -> ms)
 -- KEYS[8] outcome events stream of the partition
 -- KEYS[9] this 10-second bucket's counts of the partition (Keys.rate_bucket)
--- KEYS[10] the partition's dead letters by tenant (streams/dead_letter_index.py)
+-- KEYS[10] lookup index of the partition's kept records (Keys.outcome_lookup)
+-- KEYS[11] the partition's dead letters by tenant (streams/dead_letter_index.py)
 -- ARGV[1] consumer group
 -- ARGV[2] origin entry id
 -- ARGV[3] error text
@@ -61,7 +62,7 @@ end
 
 local dlq_id = redis.call('XADD', KEYS[2], '*', unpack(fields))
 if ARGV[16] ~= '' then
-  redis.call('ZADD', KEYS[10], 0, dead_letter_member(ARGV[16], dlq_id))
+  redis.call('ZADD', KEYS[11], 0, dead_letter_member(ARGV[16], dlq_id))
 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
@@ -73,7 +74,7 @@ if ARGV[9] ~= '' then  -- edited as text (_record_text.lua), not decoded and re-
   record = carry_history(record, redis.call('HGET', KEYS[6], ARGV[9]))
 end
 local into = {counts = KEYS[5], records = KEYS[6], index = KEYS[7], events = KEYS[8],
-  rate = KEYS[9], batch = ARGV[14]}
+  rate = KEYS[9], lookup = KEYS[10], batch = ARGV[14]}
 outcome(into, 'dead_lettered', ARGV[8], ARGV[9], record, now, keep_ms, tonumber(ARGV[13]),
   ARGV[15])
 finish_outcomes(into, now, keep_ms, tonumber(ARGV[12]))
