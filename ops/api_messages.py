@@ -94,13 +94,16 @@ async def list_by_state(
     after: str | None = None,
     conversation: str | None = None,
     recipient: str | None = None,
+    order: str | None = None,
 ) -> MessagePage:
     """``state``: waiting (accepted, not yet read: partition by partition, each tenant's in
     send order), delivered or dead_lettered (kept records, newest first), delayed (soonest
     first) or in_flight. ``conversation`` and/or ``recipient`` instead: the finished
     messages (kept records) of that conversation or recipient, newest first (``state``
-    optional: delivered or dead_lettered only). ``next`` is the cursor of the following
-    page (``after``). A tenant key lists its own tenant's only."""
+    optional: delivered or dead_lettered only). ``order``: ``newest`` or ``oldest`` first,
+    for delivered, dead_lettered and delayed (a cursor keeps the order it was made in).
+    ``next`` is the cursor of the following page (``after``). A tenant key lists its own
+    tenant's only."""
     check_page_size(limit)
     context = context_of(request)
     scope = tenant_scope(principal, tenant)
@@ -112,8 +115,9 @@ async def list_by_state(
     if message_state is None:
         raise ValidationError("state", "required (or search by conversation or recipient)")
     return await list_messages(
-        context.client, context.keys, message_state, tenant=scope, limit=limit, after=after
-    )
+        context.client, context.keys, message_state, tenant=scope, limit=limit, after=after,
+        order=order,
+    )  # fmt: skip
 
 
 @get("/v1/messages/{message_id:str}", summary="Where a message is now")

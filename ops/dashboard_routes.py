@@ -54,7 +54,7 @@ from relayq.ops.dashboard_views import (
     worker_rows,
 )
 from relayq.ops.dead_letter_repair import DeleteReport
-from relayq.ops.message_listing import LISTABLE_STATES
+from relayq.ops.message_listing import LISTABLE_STATES, ORDERS
 from relayq.streams.errors import RelayqError, ValidationError
 
 __all__ = ("DASHBOARD_ROUTES",)
@@ -282,9 +282,11 @@ async def messages(
     q: str | None = None,
     conversation: str | None = None,
     recipient: str | None = None,
+    order: str | None = None,
 ) -> Response[str]:
-    """Messages by state, a page at a time; ``q`` (a message id) opens that message;
-    ``conversation`` / ``recipient`` find the finished messages of one (state ignored)."""
+    """Messages by state, a page at a time (``order``: newest or oldest first, for the
+    states kept by time); ``q`` (a message id) opens that message; ``conversation`` /
+    ``recipient`` find the finished messages of one (state ignored)."""
     if _text(q):
         return _see_other(f"/messages/{_text(q)}")
     search = {"conversation": _text(conversation), "recipient": _text(recipient)}
@@ -294,9 +296,12 @@ async def messages(
         page = await api_messages.list_by_state.fn(
             request=request, principal=viewer, message_state=None if searching else listed,
             tenant=_text(tenant), limit=_PAGE, after=_text(after), **search,
+            order=None if searching else _text(order),
         )  # fmt: skip
         query = {"state": listed, "tenant": _text(tenant) or ""}
         query.update((name, text) for name, text in search.items() if text)
+        if _text(order) and not searching:
+            query["order"] = _text(order) or ""
         return {
             "state": listed,
             "states": LISTABLE_STATES,
@@ -308,6 +313,10 @@ async def messages(
             if page.next
             else None,
             "first_url": f"/messages?{urlencode(query)}" if after else None,
+            "order_urls": {
+                name: f"/messages?{urlencode({**query, 'order': name})}" for name in ORDERS
+            },
+            "order": _text(order),
             "refresh": 0 if after else _REFRESH_SECONDS,
         }
 

@@ -33,6 +33,7 @@ def _cmd_message_list(args: argparse.Namespace) -> int:
         recipient=args.recipient,
         limit=args.limit,
         after=args.after,
+        order=args.order,
         as_json=args.json,
     )
 
@@ -105,6 +106,8 @@ def add_message_commands(sub: Any) -> None:
 
 
 _STATES = ("waiting", "in_flight", "delayed", "delivered", "dead_lettered")
+_ORDERS = ("newest", "oldest")
+"""ops.message_listing.ORDERS (not imported here: the CLI starts without redis-py)."""
 
 
 def _add_message_list(actions: Any) -> None:
@@ -121,6 +124,12 @@ def _add_message_list(actions: Any) -> None:
     listing.add_argument("--tenant", help="that tenant's only")
     listing.add_argument("--limit", type=_page_size, default=50, help="at most this many (1-1000)")
     listing.add_argument("--after", help="the cursor a previous page printed")
+    listing.add_argument(
+        "--order",
+        choices=_ORDERS,
+        help="delivered, dead_lettered, delayed: newest or oldest first (default: newest; "
+        "delayed: soonest due)",
+    )
     listing.add_argument("--json", action="store_true", help="the page as one JSON document")
     add_redis_options(listing)
     listing.set_defaults(handler=_cmd_message_list)

@@ -28,6 +28,7 @@ def print_message_page(
     recipient: str | None = None,
     limit: int,
     after: str | None,
+    order: str | None = None,
     as_json: bool,
 ) -> int:
     async def work(client: Redis, keys: Keys) -> MessagePage:
@@ -38,7 +39,9 @@ def print_message_page(
             )  # fmt: skip
         if state is None:
             raise ValidationError("state", "required (or --conversation / --recipient)")
-        return await list_messages(client, keys, state, tenant=tenant, limit=limit, after=after)
+        return await list_messages(
+            client, keys, state, tenant=tenant, limit=limit, after=after, order=order
+        )
 
     page = run_work(settings, work)
     if as_json:
