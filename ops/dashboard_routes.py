@@ -1,8 +1,10 @@
 """The dashboard at ``/``: server-rendered pages over the HTTP API's own handlers.
 
-Pages: overview (``/``), messages by state and one message (``/messages``), dead letters
-with replay and delete (``/dead-letters``), pending entries with release (``/pending``)
-and controls (``/controls``). Every page reads without JavaScript; a 20-line script
+Pages: overview (``/``) and every tenant's counts (``/tenants``), messages by state or by
+conversation/recipient and one message (``/messages``), dead letters with replay and
+delete (``/dead-letters``), pending entries with release (``/pending``) and controls
+(``/controls``, ``ops.dashboard_controls``); what every page does around its content is
+``ops.dashboard_pages``. Every page reads without JavaScript; a 20-line script
 refreshes the page's live part every few seconds (``static/live.js``).
 
 Signing in (``/login``) keeps the API key in an HttpOnly, SameSite=Strict cookie
@@ -16,17 +18,13 @@ own script and style sheet only.
 
 from __future__ import annotations
 
-import asyncio
-import datetime
 import time
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import msgspec
 from litestar import Response, Router, get, post
 from litestar.datastructures import FormMultiDict
-from litestar.exceptions import HTTPException
 from litestar.params import Parameter
 from litestar.static_files import create_static_files_router
 
@@ -34,14 +32,19 @@ from relayq.ops import api_controls, api_messages, api_repairs, api_stats
 from relayq.ops.api_context import ApiRequest, context_of
 from relayq.ops.api_keys import ApiPrincipal, verify
 from relayq.ops.attempt_rows import attempt_rows
-from relayq.ops.dashboard_session import (
-    CsrfError,
-    check_csrf,
-    csrf_token,
-    session_cookie_header,
-    session_key,
-    viewer_of,
+from relayq.ops.dashboard_controls import CONTROL_PAGES
+from relayq.ops.dashboard_pages import (
+    PAGE_SIZE,
+    REFRESH_SECONDS,
+    apply_change,
+    form_ms,
+    form_text,
+    html_page,
+    local_path,
+    see_other,
+    show_page,
 )
+from relayq.ops.dashboard_session import CsrfError, check_csrf, session_cookie_header
 from relayq.ops.dashboard_templates import STATIC_DIR, render
 from relayq.ops.dashboard_views import (
     TENANT_COLUMNS,
@@ -55,129 +58,12 @@ from relayq.ops.dashboard_views import (
 )
 from relayq.ops.dead_letter_repair import DeleteReport
 from relayq.ops.message_listing import LISTABLE_STATES, ORDERS
-from relayq.streams.errors import RelayqError, ValidationError
+from relayq.streams.errors import ValidationError
 
 __all__ = ("DASHBOARD_ROUTES",)
 
-_LIVE_HEADER = "x-dashboard-live"
-_REFRESH_SECONDS = 5
-_PAGE = 50
 _OVERVIEW_TENANT_ROWS = 20
 """Per-tenant rows on the overview (the busiest); ``/tenants`` pages through all of them."""
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-    "Vary": "Cookie, X-Dashboard-Live",
-}
-
-Page = Callable[[ApiRequest, ApiPrincipal], Awaitable[dict[str, Any]]]
-Change = Callable[[ApiRequest, ApiPrincipal, FormMultiDict], Awaitable[dict[str, Any]]]
-
-
-def _html(text: str, status: int = 200, headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(
-        text, status_code=status, media_type="text/html; charset=utf-8",
-        headers={**_SECURITY_HEADERS, **(headers or {})},
-    )  # fmt: skip
-
-
-def _see_other(location: str, headers: dict[str, str] | None = None) -> Response[str]:
-    return _html("", 303, {"Location": location, **(headers or {})})
-
-
-def _to_login(request: ApiRequest) -> Response[str]:
-    return _see_other("/login?" + urlencode({"next": _local(str(request.url.path))}))
-
-
-def _local(path: str) -> str:
-    """``path`` if it is a path of this site, else ``/`` (no open redirect)."""
-    return path if path.startswith("/") and not path.startswith("//") else "/"
-
-
-def _failure(exc: Exception) -> tuple[int, str]:
-    """The status and the sentence a refused request shows (what the API would answer)."""
-    if isinstance(exc, HTTPException):
-        return exc.status_code, str(exc.detail)
-    if isinstance(exc, CsrfError):
-        return 403, str(exc)
-    if isinstance(exc, ValidationError):
-        return 422, str(exc)
-    return 422 if isinstance(exc, ValueError) else 500, str(exc) or type(exc).__name__
-
-
-def _render(
-    request: ApiRequest, viewer: ApiPrincipal, template: str, values: dict[str, Any], status: int
-) -> Response[str]:
-    key = session_key(request) or ""
-    text = render(
-        template,
-        viewer=viewer,
-        csrf=csrf_token(key),
-        now_ms=time.time_ns() // 1_000_000,
-        path=str(request.url.path),
-        partial=request.headers.get(_LIVE_HEADER) == "1",
-        **{"refresh": 0, **values},
-    )
-    return _html(text, status)
-
-
-async def _page(request: ApiRequest, template: str, build: Page) -> Response[str]:
-    """A page for the signed-in key: ``build``'s values in ``template``; a refusal (403,
-    404, 422) shown as a page with the API's status and reason."""
-    viewer = await viewer_of(request)
-    if viewer is None:
-        return _to_login(request)
-    try:
-        values = await build(request, viewer)
-    except (HTTPException, RelayqError, ValueError) as exc:
-        status, reason = _failure(exc)
-        return _render(
-            request, viewer, "refused.html", {"status": status, "reason": reason}, status
-        )
-    return _render(request, viewer, template, values, 200)
-
-
-async def _change(request: ApiRequest, template: str, apply: Change) -> Response[str]:
-    """A POST from a dashboard form: the session's key, its CSRF token, then ``apply``."""
-    viewer = await viewer_of(request)
-    if viewer is None:
-        return _to_login(request)
-    form = await request.form()
-    try:
-        check_csrf(request, dict(form))
-        values = await apply(request, viewer, form)
-    except (HTTPException, RelayqError, ValueError, CsrfError) as exc:
-        status, reason = _failure(exc)
-        return _render(
-            request, viewer, "refused.html", {"status": status, "reason": reason}, status
-        )
-    return _render(request, viewer, template, values, 200)
-
-
-def _text(value: Any) -> str | None:
-    """A form or query value, None when empty."""
-    text = str(value).strip() if value is not None else ""
-    return text or None
-
-
-def _ms(value: str | None, field: str) -> int | None:
-    """A ``datetime-local`` value (UTC) or Unix ms, as Unix ms."""
-    if value is None:
-        return None
-    if value.isdigit():
-        return int(value)
-    try:
-        moment = datetime.datetime.fromisoformat(value).replace(tzinfo=datetime.UTC)
-    except ValueError:
-        raise ValidationError(
-            field, f"{value[:40]!r} is not a time (YYYY-MM-DDTHH:MM, UTC)"
-        ) from None
-    return int(moment.timestamp() * 1000)
 
 
 # -- signing in -----------------------------------------------------------------------------
@@ -185,7 +71,7 @@ def _ms(value: str | None, field: str) -> int | None:
 
 @get("/login")
 async def login_page(next: str = "/") -> Response[str]:
-    return _html(render("login.html", next=_local(next), error=None))
+    return html_page(render("login.html", next=local_path(next), error=None))
 
 
 @post("/login")
@@ -193,12 +79,12 @@ async def login(request: ApiRequest) -> Response[str]:
     """Check the posted key; on success keep it in the session cookie and go on."""
     form = await request.form()
     key = str(form.get("key", "")).strip()
-    target = _local(str(form.get("next", "/")))
+    target = local_path(str(form.get("next", "/")))
     context = context_of(request)
     if await verify(context.client, context.keys, key) is None:
         page = render("login.html", next=target, error="That is not a valid API key.")
-        return _html(page, 401)
-    return _see_other(target, {"Set-Cookie": session_cookie_header(key)})
+        return html_page(page, 401)
+    return see_other(target, {"Set-Cookie": session_cookie_header(key)})
 
 
 @post("/logout")
@@ -207,8 +93,8 @@ async def logout(request: ApiRequest) -> Response[str]:
     try:
         check_csrf(request, dict(form))
     except CsrfError as exc:
-        return _html(render("login.html", next="/", error=str(exc)), 403)
-    return _see_other("/login", {"Set-Cookie": session_cookie_header(None)})
+        return html_page(render("login.html", next="/", error=str(exc)), 403)
+    return see_other("/login", {"Set-Cookie": session_cookie_header(None)})
 
 
 # -- overview -------------------------------------------------------------------------------
@@ -226,13 +112,13 @@ async def _overview(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]
         "paused": paused,
         "workers": workers,
         "charts": await charts(context, viewer, stats),
-        "refresh": _REFRESH_SECONDS,
+        "refresh": REFRESH_SECONDS,
     }
 
 
 @get("/")
 async def overview(request: ApiRequest) -> Response[str]:
-    return await _page(request, "overview.html", _overview)
+    return await show_page(request, "overview.html", _overview)
 
 
 @get("/tenants")
@@ -249,25 +135,25 @@ async def tenants(
             raise ValidationError("page", "must be 1 or more")
         stats = await api_stats.stats.fn(request=request, principal=viewer, tenant=None)
         rows = sorted_rows(stats, sort, descending=order == "desc")
-        start = (page - 1) * _PAGE
+        start = (page - 1) * PAGE_SIZE
         query = {"sort": sort, "order": order}
         return {
-            "rows": rows[start : start + _PAGE],
+            "rows": rows[start : start + PAGE_SIZE],
             "total": len(rows),
             "first": start + 1,
             "sort": sort,
             "order": order,
             "columns": TENANT_COLUMNS,
             "next_url": f"/tenants?{urlencode({**query, 'page': page + 1})}"
-            if start + _PAGE < len(rows)
+            if start + PAGE_SIZE < len(rows)
             else None,
             "previous_url": f"/tenants?{urlencode({**query, 'page': page - 1})}"
             if page > 1
             else None,
-            "refresh": _REFRESH_SECONDS if page == 1 else 0,
+            "refresh": REFRESH_SECONDS if page == 1 else 0,
         }
 
-    return await _page(request, "tenants.html", build)
+    return await show_page(request, "tenants.html", build)
 
 
 # -- messages -------------------------------------------------------------------------------
@@ -287,27 +173,27 @@ async def messages(
     """Messages by state, a page at a time (``order``: newest or oldest first, for the
     states kept by time); ``q`` (a message id) opens that message; ``conversation`` /
     ``recipient`` find the finished messages of one (state ignored)."""
-    if _text(q):
-        return _see_other(f"/messages/{_text(q)}")
-    search = {"conversation": _text(conversation), "recipient": _text(recipient)}
+    if form_text(q):
+        return see_other(f"/messages/{form_text(q)}")
+    search = {"conversation": form_text(conversation), "recipient": form_text(recipient)}
 
     async def build(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]:
         searching = any(search.values())
         page = await api_messages.list_by_state.fn(
             request=request, principal=viewer, message_state=None if searching else listed,
-            tenant=_text(tenant), limit=_PAGE, after=_text(after), **search,
-            order=None if searching else _text(order),
+            tenant=form_text(tenant), limit=PAGE_SIZE, after=form_text(after), **search,
+            order=None if searching else form_text(order),
         )  # fmt: skip
-        query = {"state": listed, "tenant": _text(tenant) or ""}
+        query = {"state": listed, "tenant": form_text(tenant) or ""}
         query.update((name, text) for name, text in search.items() if text)
-        if _text(order) and not searching:
-            query["order"] = _text(order) or ""
+        if form_text(order) and not searching:
+            query["order"] = form_text(order) or ""
         return {
             "state": listed,
             "states": LISTABLE_STATES,
             "searching": searching,
             **{name: text or "" for name, text in search.items()},
-            "tenant": _text(tenant) or "",
+            "tenant": form_text(tenant) or "",
             "page": page,
             "next_url": f"/messages?{urlencode({**query, 'after': page.next})}"
             if page.next
@@ -316,11 +202,11 @@ async def messages(
             "order_urls": {
                 name: f"/messages?{urlencode({**query, 'order': name})}" for name in ORDERS
             },
-            "order": _text(order),
-            "refresh": 0 if after else _REFRESH_SECONDS,
+            "order": form_text(order),
+            "refresh": 0 if after else REFRESH_SECONDS,
         }
 
-    return await _page(request, "messages.html", build)
+    return await show_page(request, "messages.html", build)
 
 
 @get("/messages/{message_id:str}")
@@ -339,7 +225,7 @@ async def message_detail(request: ApiRequest, message_id: str) -> Response[str]:
             "refresh": 0,
         }
 
-    return await _page(request, "message.html", build)
+    return await show_page(request, "message.html", build)
 
 
 # -- dead letters ---------------------------------------------------------------------------
@@ -349,26 +235,26 @@ _DLQ_FILTERS = ("tenant", "conversation", "kind", "since", "until")
 
 def _dlq_filter(source: Any) -> dict[str, str]:
     """The dead-letter filter fields given in a query or form, as text."""
-    return {name: text for name in _DLQ_FILTERS if (text := _text(source.get(name)))}
+    return {name: text for name in _DLQ_FILTERS if (text := form_text(source.get(name)))}
 
 
 @get("/dead-letters")
 async def dead_letters(request: ApiRequest) -> Response[str]:
     async def build(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]:
         chosen = _dlq_filter(request.query_params)
-        after = _text(request.query_params.get("after"))
+        after = form_text(request.query_params.get("after"))
         page = await api_repairs.list_dead_letters.fn(
             request=request, principal=viewer, tenant=chosen.get("tenant"),
             conversation=chosen.get("conversation"), kind=chosen.get("kind"),
-            since_ms=_ms(chosen.get("since"), "since"), until_ms=_ms(chosen.get("until"), "until"),
-            limit=_PAGE, after=after,
+            since_ms=form_ms(chosen.get("since"), "since"),
+            until_ms=form_ms(chosen.get("until"), "until"), limit=PAGE_SIZE, after=after,
         )  # fmt: skip
         next_url = (
             f"/dead-letters?{urlencode({**chosen, 'after': page.next})}" if page.next else None
         )
         return {"filter": chosen, "page": page, "next_url": next_url, "refresh": 0}
 
-    return await _page(request, "dead_letters.html", build)
+    return await show_page(request, "dead_letters.html", build)
 
 
 @get("/dead-letters/{ref:str}")
@@ -377,7 +263,7 @@ async def dead_letter_detail(request: ApiRequest, ref: str) -> Response[str]:
         letter = await api_repairs.show_dead_letter.fn(request=request, ref=ref, principal=viewer)
         return {"letter": letter, "refresh": 0}
 
-    return await _page(request, "dead_letter.html", build)
+    return await show_page(request, "dead_letter.html", build)
 
 
 def _replay_in(form: FormMultiDict, ids: list[str]) -> api_repairs.ReplayIn:
@@ -386,8 +272,8 @@ def _replay_in(form: FormMultiDict, ids: list[str]) -> api_repairs.ReplayIn:
         return api_repairs.ReplayIn(ids=ids)
     return api_repairs.ReplayIn(
         tenant=chosen.get("tenant"), conversation=chosen.get("conversation"),
-        kind=chosen.get("kind"), since_ms=_ms(chosen.get("since"), "since"),
-        until_ms=_ms(chosen.get("until"), "until"), all=not chosen,
+        kind=chosen.get("kind"), since_ms=form_ms(chosen.get("since"), "since"),
+        until_ms=form_ms(chosen.get("until"), "until"), all=not chosen,
     )  # fmt: skip
 
 
@@ -418,7 +304,7 @@ async def _dead_letter_action(
     action = str(form.get("action", ""))
     if action not in ("replay", "delete"):
         raise ValidationError("action", "must be replay or delete")
-    ids = [ref for ref in form.getall("ids", []) if _text(ref)]
+    ids = [ref for ref in form.getall("ids", []) if form_text(ref)]
     chosen = _dlq_filter(form)
     if form.get("confirm") != "yes":
         return {"confirm": True, "action": action, "ids": ids, "filter": chosen, "done": None}
@@ -435,7 +321,7 @@ async def _dead_letter_action(
 async def dead_letters_action(request: ApiRequest) -> Response[str]:
     """Replay or delete the dead letters ticked (``ids``) or every one the filter takes:
     first a confirmation page, then (``confirm=yes``) the action and what it did."""
-    return await _change(request, "dead_letter_action.html", _dead_letter_action)
+    return await apply_change(request, "dead_letter_action.html", _dead_letter_action)
 
 
 # -- pending entries --------------------------------------------------------------------------
@@ -445,25 +331,25 @@ async def dead_letters_action(request: ApiRequest) -> Response[str]:
 async def pending(request: ApiRequest, consumer: str | None = None) -> Response[str]:
     async def build(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]:
         report = await api_repairs.list_pending.fn(
-            request=request, principal=viewer, partition=None, consumer=_text(consumer),
-            tenant=None, min_idle_ms=0, min_deliveries=0, limit=_PAGE,
+            request=request, principal=viewer, partition=None, consumer=form_text(consumer),
+            tenant=None, min_idle_ms=0, min_deliveries=0, limit=PAGE_SIZE,
         )  # fmt: skip
         entries = sorted(report.entries, key=lambda entry: -entry.idle_ms)
-        return {"report": report, "entries": entries, "consumer": _text(consumer) or "",
-                "refresh": _REFRESH_SECONDS}  # fmt: skip
+        return {"report": report, "entries": entries, "consumer": form_text(consumer) or "",
+                "refresh": REFRESH_SECONDS}  # fmt: skip
 
-    return await _page(request, "pending.html", build)
+    return await show_page(request, "pending.html", build)
 
 
 async def _release(
     request: ApiRequest, viewer: ApiPrincipal, form: FormMultiDict
 ) -> dict[str, Any]:
-    partition = _text(form.get("partition"))
+    partition = form_text(form.get("partition"))
     data = api_repairs.ReleaseIn(
         partition=int(partition) if partition is not None else None,
-        consumer=_text(form.get("consumer")),
+        consumer=form_text(form.get("consumer")),
         tenant=viewer.tenant if viewer.role == "tenant" else None,
-        min_idle_ms=int(_text(form.get("min_idle_ms")) or 0),
+        min_idle_ms=int(form_text(form.get("min_idle_ms")) or 0),
     )
     if form.get("confirm") != "yes":
         return {"confirm": True, "data": data, "done": None}
@@ -473,71 +359,7 @@ async def _release(
 
 @post("/pending/release")
 async def pending_release(request: ApiRequest) -> Response[str]:
-    return await _change(request, "release.html", _release)
-
-
-# -- controls -------------------------------------------------------------------------------
-
-
-async def _controls(request: ApiRequest, viewer: ApiPrincipal) -> dict[str, Any]:
-    context = context_of(request)
-    paused = await api_controls.paused.fn(request=request, principal=viewer)
-    if viewer.role == "tenant" and viewer.tenant is not None:
-        limits = {
-            f"tenant {viewer.tenant}": await asyncio.to_thread(
-                context.controls.tenant_limits, viewer.tenant
-            )
-        }
-        schedules: list[dict[str, Any]] | None = None
-    else:
-        limits = {"global": await asyncio.to_thread(context.controls.global_limits)}
-        schedules = await api_controls.schedules.fn(request=request, principal=viewer)
-    return {"paused": paused, "limits": limits, "schedules": schedules,
-            "levels": context.keys.levels.names, "refresh": 0}  # fmt: skip
-
-
-@get("/controls")
-async def controls(request: ApiRequest) -> Response[str]:
-    return await _page(request, "controls.html", _controls)
-
-
-def _number(form: FormMultiDict, name: str) -> float | None:
-    text = _text(form.get(name))
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise ValidationError(name, f"{text[:20]!r} is not a number") from None
-
-
-async def _control_action(
-    request: ApiRequest, viewer: ApiPrincipal, form: FormMultiDict
-) -> dict[str, Any]:
-    action = str(form.get("action", ""))
-    if action in ("pause", "resume"):
-        scope = api_controls.PauseIn(
-            priority=_text(form.get("priority")), tenant=_text(form.get("tenant"))
-        )
-        handler = api_controls.pause if action == "pause" else api_controls.resume
-        done: Any = await handler.fn(request=request, data=scope, principal=viewer)
-        return {"action": action, "done": done}
-    if action == "limits":
-        cap = _number(form, "cap")
-        burst = _number(form, "burst")
-        data = api_controls.LimitsIn(
-            tenant=_text(form.get("tenant")), sender=_text(form.get("sender")),
-            cap=int(cap) if cap is not None else None, rate=_number(form, "rate"),
-            burst=int(burst) if burst is not None else None, clear=form.get("clear") == "yes",
-        )  # fmt: skip
-        done = await api_controls.set_limits.fn(request=request, data=data, principal=viewer)
-        return {"action": action, "done": done}
-    raise ValidationError("action", "must be pause, resume or limits")
-
-
-@post("/controls")
-async def controls_action(request: ApiRequest) -> Response[str]:
-    return await _change(request, "control_action.html", _control_action)
+    return await apply_change(request, "release.html", _release)
 
 
 # -- the OpenAPI document's address ----------------------------------------------------------
@@ -557,8 +379,8 @@ DASHBOARD_ROUTES = [
         include_in_schema=False,
         route_handlers=[
             login_page, login, logout, overview, tenants, messages, message_detail, dead_letters,
-            dead_letter_detail, dead_letters_action, pending, pending_release, controls,
-            controls_action, openapi_document,
+            dead_letter_detail, dead_letters_action, pending, pending_release, *CONTROL_PAGES,
+            openapi_document,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
     )
