@@ -73,7 +73,7 @@ class DeadLetters:
                 keys.attempts(partition),
                 keys.stalls(partition),
                 *keys.outcome_keys(partition, OutcomeState.DEAD_LETTERED, now_ms),
-                keys.dead_letter_tenants(partition),
+                keys.dead_letter_index(partition),
             ),
             args=(
                 GROUP,

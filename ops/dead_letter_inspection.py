@@ -8,8 +8,8 @@ cursor of a page: the next page starts after it.
 Scans read a partition's stream in chunks (``XRANGE`` with an exclusive start), so no
 scan ever holds more than one chunk of a dead-letter stream; the time range of a filter is
 the range of entry ids (the time Redis took the dead letter in), so it costs nothing. A
-filter on a tenant reads the partitions' by-tenant indexes instead of the streams
-(``ops.dead_letters_by_tenant``): its page never reads another tenant's dead letters.
+filter on a tenant or an error kind reads the partitions' indexes instead of the streams
+(``ops.dead_letters_by_index``): its page never reads another tenant's (kind's) entries.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import redis
 from redis.asyncio import Redis as AsyncRedis
 
 from relayq.ops.dead_letter_entry import DeadLetter, format_ref, parse_dead_letter
-from relayq.ops.dead_letters_by_tenant import ensure_indexed, tenant_letters
+from relayq.ops.dead_letters_by_index import ensure_indexed, indexed_letters
+from relayq.streams.dead_letter_index import KIND, TENANT
 from relayq.streams.keys import Keys
 from relayq.streams.message import Message
 
@@ -81,6 +82,15 @@ class DeadLetterFilter(msgspec.Struct, frozen=True, kw_only=True):
             partition = keys.partition_of(self.tenant, self.conversation)
             return range(partition, partition + 1)
         return range(keys.partitions)
+
+    def index_group(self) -> tuple[str, str] | None:
+        """The index group a scan reads instead of the streams (the tenant's, else the
+        kind's), None when neither is chosen."""
+        if self.tenant is not None:
+            return TENANT, self.tenant
+        if self.kind is not None:
+            return KIND, self.kind
+        return None
 
     def describe(self) -> str:
         """The filter as text (the repair log's scope): ``tenant=acme kind=permanent``."""
@@ -173,15 +183,16 @@ async def scan_dead_letters(
     if _empty_range(chosen):
         return
     partitions = chosen.partitions(keys)
-    if chosen.tenant is not None:
+    group = chosen.index_group()
+    if group is not None:
         await ensure_indexed(client, keys, partitions)
     for partition in partitions:
         start = _start(partition, cursor, low)
         if start is None:
             continue
-        if chosen.tenant is not None:
-            letters = tenant_letters(
-                client, keys, partition, chosen.tenant, start=None if start == "-" else start,
+        if group is not None:
+            letters = indexed_letters(
+                client, keys, partition, group, start=None if start == "-" else start,
                 high=None if high == "+" else high, chunk=chunk,
             )  # fmt: skip
         else:

@@ -38,7 +38,7 @@ from relayq.ops.dead_letter_inspection import (
     scan_dead_letters,
 )
 from relayq.ops.repair_log import RepairEntry, log_repair_async
-from relayq.streams.dead_letter_index import index_member
+from relayq.streams.dead_letter_index import letter_members
 from relayq.streams.keys import Keys
 from relayq.streams.message import Message
 from relayq.streams.outcome import OutcomeState, accepted_record
@@ -210,7 +210,7 @@ class DeadLetterRepair:
                 keys.stream(partition, level),
                 keys.unread(partition, level),
                 keys.ring(partition, level),
-                keys.dead_letter_tenants(partition),
+                keys.dead_letter_index(partition),
                 keys.outcome_lookup(partition),
             ),
             args=args,
@@ -261,7 +261,7 @@ class DeadLetterRepair:
     async def _trim_before(self, until_ms: int) -> int:
         deleted = 0
         for partition in range(self.keys.partitions):
-            where = (self.keys.dead_letter(partition), self.keys.dead_letter_tenants(partition))
+            where = (self.keys.dead_letter(partition), self.keys.dead_letter_index(partition))
             deleted += int(await self._trim(keys=where, args=(until_ms,)))
         return deleted
 
@@ -285,9 +285,9 @@ class DeadLetterRepair:
             for letter in letters:
                 deletions.append(len(pipe))
                 pipe.xdel(self.keys.dead_letter(letter.partition), letter.dlq_id)
-                if letter.message is not None:
-                    member = index_member(letter.message.tenant, letter.dlq_id)
-                    pipe.zrem(self.keys.dead_letter_tenants(letter.partition), member)
+                tenant = letter.message.tenant if letter.message is not None else None
+                members = letter_members(tenant, letter.kind, letter.dlq_id)
+                pipe.zrem(self.keys.dead_letter_index(letter.partition), *members)
             replies = await pipe.execute()
         return sum(int(replies[position]) for position in deletions)
 

@@ -50,7 +50,7 @@ async def clean_namespace(
         if dead_lettered:
             index = keys.outcome_index(partition, OutcomeState.DEAD_LETTERED)
             result.dead_lettered_records += await _clean_index(script, index, records, result)
-            where = (keys.dead_letter(partition), keys.dead_letter_tenants(partition))
+            where = (keys.dead_letter(partition), keys.dead_letter_index(partition))
             trimmed = await trim(keys=where, args=(result.cutoff_ms,))
             result.dead_letter_entries += int(trimmed)
     return result

@@ -17,8 +17,9 @@ only ever used by single-key commands.
                                    read by the group (kept by the scripts; reset to the truth
                                    whenever a read drains the stream)
     {ns:P}:dlq                     dead-letter stream
-    {ns:P}:dlq:by-tenant           sorted set, all scores 0: <tenant> NUL <padded entry id>
-                                   of each dead letter (streams.dead_letter_index)
+    {ns:P}:dlq:index               sorted set, all scores 0: t NUL <tenant> NUL <padded entry
+                                   id> and k NUL <kind> NUL <padded entry id> of each dead
+                                   letter (streams.dead_letter_index)
     {ns:P}:delayed                 sorted set: message id -> due time (ms)
     {ns:P}:delayed:data            hash: message id -> "<priority>:<encoded message>"
     {ns:P}:dedup:<lt>.<lc>:<t>:<c>:<key>
@@ -223,9 +224,9 @@ class Keys:
     def dead_letter(self, partition: int) -> str:
         return f"{self._tag(partition)}:dlq"
 
-    def dead_letter_tenants(self, partition: int) -> str:
-        """The partition's dead letters by tenant (``streams.dead_letter_index``)."""
-        return f"{self._tag(partition)}:dlq:by-tenant"
+    def dead_letter_index(self, partition: int) -> str:
+        """The partition's dead letters by tenant and by kind (``streams.dead_letter_index``)."""
+        return f"{self._tag(partition)}:dlq:index"
 
     def delayed(self, partition: int) -> str:
         return f"{self._tag(partition)}:delayed"

@@ -32,7 +32,7 @@ from bench.scenarios import Scenario, api
 from bench.stats import percentiles
 from relayq.ops.message_search import lookup_members
 from relayq.streams.codec import encode_message
-from relayq.streams.dead_letter_index import COMPLETE, index_member
+from relayq.streams.dead_letter_index import COMPLETE, letter_members
 from relayq.streams.keys import Keys
 from relayq.streams.message import Message
 from relayq.streams.message_id import crockford_base32
@@ -68,6 +68,7 @@ PAGES: tuple[str, ...] = (
     "/messages?state=waiting",
     "/dead-letters",
     TENANT_PAGE,
+    "/dead-letters?kind=stalled",
     DETAIL_PAGE,
     RECIPIENT_PAGE,
     "/pending",
@@ -212,16 +213,17 @@ def _dead_letter(
 def _write_dead(client: redis.Redis, seeder: _Seeder, indices: range, n: int, offset: int) -> None:
     records: defaultdict[int, dict[str, bytes]] = defaultdict(dict)
     index: defaultdict[int, dict[str, int]] = defaultdict(dict)
-    by_tenant: defaultdict[int, dict[str, int]] = defaultdict(dict)
+    indexed: defaultdict[int, dict[str, int]] = defaultdict(dict)
     pipe = client.pipeline(transaction=False)
     for i in indices:
         p, dlq_id, fields, record, at, message_id = _dead_letter(seeder, i, n, offset)
         pipe.xadd(seeder.keys.dead_letter(p), fields, id=dlq_id)
         records[p][message_id] = record
         index[p][message_id] = at
-        by_tenant[p][index_member(seeder.tenant_of((offset + i) % _CONVERSATIONS), dlq_id)] = 0
-    for p, members in by_tenant.items():
-        pipe.zadd(seeder.keys.dead_letter_tenants(p), {**members, COMPLETE: 0})
+        tenant = seeder.tenant_of((offset + i) % _CONVERSATIONS)
+        indexed[p].update(dict.fromkeys(letter_members(tenant, fields["kind"], dlq_id), 0))
+    for p, members in indexed.items():
+        pipe.zadd(seeder.keys.dead_letter_index(p), {**members, COMPLETE: 0})
     for p, mapping in records.items():
         pipe.hset(seeder.keys.outcomes(p), mapping=mapping)  # type: ignore[arg-type]
         pipe.zadd(seeder.keys.outcome_index(p, OutcomeState.DEAD_LETTERED.value), index[p])

@@ -10,7 +10,7 @@
 -- KEYS[8] outcome events stream of the partition
 -- KEYS[9] this 10-second bucket's counts of the partition (Keys.rate_bucket)
 -- KEYS[10] lookup index of the partition's kept records (Keys.outcome_lookup)
--- KEYS[11] the partition's dead letters by tenant (streams/dead_letter_index.py)
+-- KEYS[11] the partition's dead letters by tenant and kind (streams/dead_letter_index.py)
 -- ARGV[1] consumer group
 -- ARGV[2] origin entry id
 -- ARGV[3] error text
@@ -27,7 +27,7 @@
 -- ARGV[14] the partition's batch-count key prefix (+ batch id = the batch's counts here)
 -- ARGV[15] the message's batch id ("" = none)
 -- ARGV[16] the message's tenant ("" for an entry that holds no readable message: the
---          dead letter is not indexed by tenant)
+--          dead letter is indexed by its kind only)
 --
 -- The DLQ entry holds error, kind, attempts, origin_stream, origin_id, failed_ms, consumer,
 -- then every field of the original entry prefixed with "entry:" (so "entry:m" for a message).
@@ -61,8 +61,9 @@ if #original == 1 then
 end
 
 local dlq_id = redis.call('XADD', KEYS[2], '*', unpack(fields))
+redis.call('ZADD', KEYS[11], 0, dead_letter_member('k', ARGV[4], dlq_id))
 if ARGV[16] ~= '' then
-  redis.call('ZADD', KEYS[11], 0, dead_letter_member(ARGV[16], dlq_id))
+  redis.call('ZADD', KEYS[11], 0, dead_letter_member('t', ARGV[16], dlq_id))
 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])

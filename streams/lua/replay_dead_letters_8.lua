@@ -8,7 +8,7 @@
 -- KEYS[4] stream of the partition and priority level the messages return to
 -- KEYS[5] that stream's unread counter
 -- KEYS[6] the level's ring of tenants with waiting messages
--- KEYS[7] the partition's dead letters by tenant (streams/dead_letter_index.py)
+-- KEYS[7] the partition's dead letters by tenant and kind (streams/dead_letter_index.py)
 -- KEYS[8] lookup index of the partition's kept records (Keys.outcome_lookup)
 -- ARGV[1] the level's waiting-list prefix (Keys.waiting_prefix; + tenant = the tenant's list,
 --         in the same hash slot as KEYS)
@@ -35,13 +35,15 @@
 
 local results = {}
 for i = 3, #ARGV, 4 do
-  local blob = nil
+  local blob, kind = nil, ''
   local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
   if #found == 1 then
     local fields = found[1][2]
     for j = 1, #fields, 2 do
       if fields[j] == 'entry:m' then
         blob = fields[j + 1]
+      elseif fields[j] == 'kind' then
+        kind = fields[j + 1]
       end
     end
   end
@@ -49,7 +51,8 @@ for i = 3, #ARGV, 4 do
     local tenant = ARGV[i + 2]
     admit(KEYS[4], KEYS[5], KEYS[6], ARGV[1] .. tenant, tenant, blob, ARGV[2])
     redis.call('XDEL', KEYS[1], ARGV[i])
-    redis.call('ZREM', KEYS[7], dead_letter_member(tenant, ARGV[i]))
+    redis.call('ZREM', KEYS[7], dead_letter_member('t', tenant, ARGV[i]),
+      dead_letter_member('k', kind, ARGV[i]))
     forget_lookup(KEYS[2], KEYS[8], {ARGV[i + 1]})
     if ARGV[i + 3] == '' then
       redis.call('HDEL', KEYS[2], ARGV[i + 1])

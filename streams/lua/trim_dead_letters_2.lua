@@ -1,7 +1,7 @@
 -- Delete the dead letters of one partition older than a time, and their index members.
 --
 -- KEYS[1] dead-letter stream of the partition
--- KEYS[2] its by-tenant index (streams/dead_letter_index.py)
+-- KEYS[2] its index by tenant and kind (streams/dead_letter_index.py)
 -- ARGV[1] cutoff, Unix ms: entries with ids before `<ms>-0` go
 --
 -- Returns the number of dead letters deleted (XTRIM MINID, exact).
