@@ -56,6 +56,7 @@ class Acknowledger:
         self._keep_count = settings.keep_delivered_count
         self._events = settings.events_keep
         self._with_record = bool(self._keep_ms or self._events)
+        self._searchable = "1" if settings.search_index else ""
         self._acks: defaultdict[int, list[_Entry]] = defaultdict(list)
         self._fields: dict[tuple[str, str], str] = {}
         self._count = 0
@@ -147,7 +148,8 @@ class Acknowledger:
                 *keys.outcome_keys(partition, OutcomeState.DELIVERED, now_ms),
             )
             prefix = keys.batch_counts_prefix(partition)
-            calls.append((self._script, script_keys, (*head, prefix, _packer.encode(entries))))
+            packed = _packer.encode(entries)
+            calls.append((self._script, script_keys, (*head, prefix, packed, self._searchable)))
         await run_script_calls(self._client, calls)  # the partitions' calls are independent
 
     def _trim_now(self, partition: int) -> int:

@@ -34,6 +34,7 @@ class DeadLetters:
         self._keep_ms = round(settings.keep_dead_lettered * 1000)
         self._keep_count = settings.keep_dead_lettered_count
         self._events = settings.events_keep
+        self._searchable = "1" if settings.search_index else ""
 
     async def move(
         self,
@@ -92,6 +93,7 @@ class DeadLetters:
                 keys.batch_counts_prefix(partition),
                 (message.batch if message is not None else None) or "",
                 message.tenant if message is not None else "",
+                self._searchable,
             ),
         )
         return reply is not None

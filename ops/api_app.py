@@ -35,7 +35,12 @@ from relayq.ops.api_repairs import REPAIR_ROUTES
 from relayq.ops.api_stats import STATS_ROUTES
 from relayq.ops.dashboard_history import run_sampler
 from relayq.ops.dashboard_routes import DASHBOARD_ROUTES
-from relayq.streams.errors import RedisUnavailableError, RelayqError, ValidationError
+from relayq.streams.errors import (
+    ConfigurationError,
+    RedisUnavailableError,
+    RelayqError,
+    ValidationError,
+)
 from relayq.streams.settings import Settings
 
 __all__ = ("ROUTE_GROUPS", "create_app")
@@ -74,6 +79,8 @@ def _relayq_error(_request: Request[Any, Any, Any], exc: RelayqError) -> Respons
         return _problem(422, str(exc), exc.field)
     if isinstance(exc, RedisUnavailableError):
         return _problem(503, "Redis cannot be reached; nothing was done")
+    if isinstance(exc, ConfigurationError):  # what the settings do not allow: they say why
+        return _problem(409, str(exc))
     return _problem(500, type(exc).__name__)
 
 

@@ -111,6 +111,7 @@ async def list_by_state(
         return await search_messages(
             context.client, context.keys, conversation=conversation, recipient=recipient,
             tenant=scope, state=message_state, limit=limit, after=after,
+            indexed=context.settings.search_index,
         )  # fmt: skip
     if message_state is None:
         raise ValidationError("state", "required (or search by conversation or recipient)")

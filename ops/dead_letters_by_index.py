@@ -87,9 +87,7 @@ async def indexed_letters(
     stream, index = keys.dead_letter(partition), keys.dead_letter_index(partition)
     low, end = member_bounds(*group, start, high)
     while True:
-        members: list[bytes] = await client.zrange(
-            index, low, end, bylex=True, offset=0, num=chunk
-        )  # type: ignore[assignment]
+        members: list[bytes] = await client.zrange(index, low, end, bylex=True, offset=0, num=chunk)  # type: ignore[assignment]
         if not members:
             return
         async with client.pipeline(transaction=False) as pipe:

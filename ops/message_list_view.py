@@ -35,7 +35,7 @@ def print_message_page(
         if conversation is not None or recipient is not None:
             return await search_messages(
                 client, keys, conversation=conversation, recipient=recipient, tenant=tenant,
-                state=state, limit=limit, after=after,
+                state=state, limit=limit, after=after, indexed=settings.search_index,
             )  # fmt: skip
         if state is None:
             raise ValidationError("state", "required (or --conversation / --recipient)")

@@ -28,7 +28,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from relayq.ops.message_page import ListedMessage, MessagePage
-from relayq.streams.errors import ValidationError
+from relayq.streams.errors import ConfigurationError, ValidationError
 from relayq.streams.keys import Keys
 from relayq.streams.outcome import FINISHED_STATES, OutcomeRecord, decode_record
 from relayq.streams.validation import (
@@ -103,9 +103,16 @@ async def search_messages(
     state: str | None = None,
     limit: int,
     after: str | None = None,
+    indexed: bool = True,
 ) -> MessagePage:
     """One page of the finished messages of ``conversation`` (and of ``recipient`` too, if
-    both are given), or of ``recipient``; only ``tenant``'s and ``state``'s if given."""
+    both are given), or of ``recipient``; only ``tenant``'s and ``state``'s if given.
+    ``indexed``: ``Settings.search_index`` (off: refused, saying so)."""
+    if not indexed:
+        raise ConfigurationError(
+            "search by conversation or recipient is off here (RELAYQ_SEARCH_INDEX=0): "
+            "turn it on for the workers and this process; records kept from then on are found"
+        )
     _check(conversation, recipient, state)
     prefix = _prefix(conversation, recipient)
     if conversation is not None and tenant is not None:

@@ -133,6 +133,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Keep each message's last known state (accepted, delayed, in flight, retrying) in
     Redis for ``message show``; off: only the finished states' records (above) are kept.
     Costs one small hash field per queued message (see bench/RESULTS.md)."""
+    search_index: bool = True
+    """Index the kept finished records by conversation and recipient (``{ns:P}:outcomes:lookup``)
+    so they can be searched (``message list --conversation/--recipient``): costs the
+    acknowledging script about 9 µs of Redis time and each kept record about 300 B (see
+    bench/RESULTS.md). Off: no new members (those written before are still trimmed)."""
     events_keep: int = 10000
     """Outcome events kept per partition in ``{ns:P}:events`` (``Producer.events()``);
     0 = no events."""
@@ -508,6 +513,11 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "outcome_records",
         _switch,
         "keep waiting/in-flight/retrying states for message show (1/0)",
+    ),
+    "RELAYQ_SEARCH_INDEX": (
+        "search_index",
+        _switch,
+        "index kept records by conversation and recipient for search (1/0)",
     ),
     "RELAYQ_EVENTS_KEEP": ("events_keep", _integer, "outcome events kept per partition (0 = off)"),
     "RELAYQ_DELIVERER": (

@@ -21,7 +21,7 @@ from relayq.ops.message_page import ListedMessage
 from relayq.ops.message_search import search_messages
 from relayq.ops.namespace_cleaning import clean_namespace
 from relayq.producers import SyncProducer
-from relayq.streams.errors import ValidationError
+from relayq.streams.errors import ConfigurationError, ValidationError
 from relayq.streams.keys import GROUP, Keys
 from relayq.streams.message import Message
 from relayq.streams.settings import Settings
@@ -297,3 +297,24 @@ def test_the_api_and_the_cli_refuse_a_bad_search_clearly(
     done = run_cli(settings, "message", "list", "--conversation", "nobody", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"items": [], "next": None}
+
+
+def test_with_the_search_index_off_no_member_is_written_and_old_ones_still_go(
+    settings: Settings, keys: Keys, redis_client: redis.Redis
+) -> None:
+    """RELAYQ_SEARCH_INDEX=0: records are kept without lookup members (the ack costs less),
+    members written while it was on are still trimmed with their records, and a search
+    says the index is off instead of answering from what is left."""
+    envelopes = list(_pending(redis_client, keys, 10))
+    redis_client.xreadgroup(GROUP, "w1", {keys.stream(0, "normal"): ">"})
+    _acknowledge(settings, keys, [envelopes[:4]])  # indexed: 4 records, 8 members
+    assert redis_client.zcard(keys.outcome_lookup(0)) == 8
+    off = settings.replace(search_index=False, keep_delivered_count=3)
+    _acknowledge(off, keys, [envelopes[4:]])  # 6 more, none indexed; trims to the newest 3
+    kept = sorted(name.decode() for name in redis_client.hkeys(keys.outcomes(0)))  # type: ignore[union-attr]
+    assert kept == ["M007", "M008", "M009"]
+    assert redis_client.zcard(keys.outcome_lookup(0)) == 0  # the first 4's went with them
+    with pytest.raises(ConfigurationError, match="RELAYQ_SEARCH_INDEX=0"):
+        _pages(off, keys, 2, recipient="rcpt-1", indexed=False)
+    done = run_cli(off, "message", "list", "--recipient", "rcpt-1")
+    assert_one_line_error(done, 2, "RELAYQ_SEARCH_INDEX=0")

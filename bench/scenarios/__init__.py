@@ -42,6 +42,7 @@ ORDER: tuple[str, ...] = (
     "flow_control",
     "before_after",
     "outcomes",
+    "search_index",
     "fairness",
     "fairness_spread",
     "redis_calls",

@@ -4,7 +4,8 @@
 -- `into` names the partition's keys: into.counts (counts hash), into.records (outcome
 -- records hash), into.index (the finished state's records index), into.events (outcome
 -- events stream), into.rate (the current 10-second bucket of counts, Keys.rate_bucket),
--- into.lookup (the records' lookup index, Keys.outcome_lookup), into.batch (the
+-- into.lookup (the records' lookup index, Keys.outcome_lookup; into.searchable: whether
+-- kept records get lookup members, RELAYQ_SEARCH_INDEX), into.batch (the
 -- partition's batch-count key prefix, Keys.batch_counts_prefix): Keys.outcome_keys, in
 -- that order, plus the prefix.
 --
@@ -40,9 +41,11 @@ local function outcome(into, state, field, message_id, record, now_ms, keep_ms, 
     table.insert(noted.records, record)
     table.insert(noted.scores, now_ms)
     table.insert(noted.scores, message_id)
-    for _, member in ipairs(lookup_members(message_id, record)) do
-      table.insert(noted.lookup, 0)
-      table.insert(noted.lookup, member)
+    if into.searchable then
+      for _, member in ipairs(lookup_members(message_id, record)) do
+        table.insert(noted.lookup, 0)
+        table.insert(noted.lookup, member)
+      end
     end
   else
     table.insert(noted.ids, message_id)

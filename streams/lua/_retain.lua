@@ -74,6 +74,9 @@ local function lookup_members(id, record)
 end
 
 local function forget_lookup(records, lookup, ids)
+  if #ids == 0 or redis.call('EXISTS', lookup) == 0 then
+    return  -- nothing indexed (RELAYQ_SEARCH_INDEX off, or nothing kept yet)
+  end
   for j = 1, #ids, 1000 do
     local last = math.min(j + 999, #ids)
     local texts = redis.call('HMGET', records, unpack(ids, j, last))

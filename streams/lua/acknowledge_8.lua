@@ -20,6 +20,7 @@
 --         message id, record, batch id ("" = none), "1" if an attempt of it failed (its
 --         attempts record is deleted) else ""}, all strings (one argument instead of
 --         seven per entry: packing arguments was most of the worker's cost of acking)
+-- ARGV[8] "1": kept records get lookup members (RELAYQ_SEARCH_INDEX), else ""
 --
 -- A delivery receipt written to the record before this call (its callback raced the
 -- acknowledgement) is carried into the delivered record (``_record_text.carry_receipt``),
@@ -34,7 +35,7 @@
 -- #include _record_text
 
 local into = {counts = KEYS[3], records = KEYS[4], index = KEYS[5], events = KEYS[6],
-  rate = KEYS[7], lookup = KEYS[8], batch = ARGV[6]}
+  rate = KEYS[7], lookup = KEYS[8], searchable = ARGV[8] == '1', batch = ARGV[6]}
 local acked = 0
 local now, keep_ms, keep_count = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local events = tonumber(ARGV[5])

@@ -28,6 +28,7 @@
 -- ARGV[15] the message's batch id ("" = none)
 -- ARGV[16] the message's tenant ("" for an entry that holds no readable message: the
 --          dead letter is indexed by its kind only)
+-- ARGV[17] "1": a kept record gets lookup members (RELAYQ_SEARCH_INDEX), else ""
 --
 -- The DLQ entry holds error, kind, attempts, origin_stream, origin_id, failed_ms, consumer,
 -- then every field of the original entry prefixed with "entry:" (so "entry:m" for a message).
@@ -75,7 +76,7 @@ if ARGV[9] ~= '' then  -- edited as text (_record_text.lua), not decoded and re-
   record = carry_history(record, redis.call('HGET', KEYS[6], ARGV[9]))
 end
 local into = {counts = KEYS[5], records = KEYS[6], index = KEYS[7], events = KEYS[8],
-  rate = KEYS[9], lookup = KEYS[10], batch = ARGV[14]}
+  rate = KEYS[9], lookup = KEYS[10], searchable = ARGV[17] == '1', batch = ARGV[14]}
 outcome(into, 'dead_lettered', ARGV[8], ARGV[9], record, now, keep_ms, tonumber(ARGV[13]),
   ARGV[15])
 finish_outcomes(into, now, keep_ms, tonumber(ARGV[12]))
