@@ -110,6 +110,14 @@ class _Counters:
     max_tenant_in_flight: Counter[str] = dataclasses.field(default_factory=Counter)
 
 
+_QUIET_TURNS = 5
+"""Turns of the loop without a new connection handler before ``stop`` returns."""
+
+
+_SETTLE_SECONDS = 0.02
+"""How long ``stop`` lets connections opened just before it reach their handlers."""
+
+
 class LocalProvider:
     """The server; ``await start()`` inside a running loop, ``await stop()`` to end it."""
 
@@ -158,14 +166,26 @@ class LocalProvider:
         """Stop the mounted fakes (their callbacks may still call this server), then stop
         listening and close every open connection (no socket is left to leak)."""
         await self._stop_mounted()
+        # A connection a client just opened (and maybe dropped already) may still be on
+        # its way through accept -> transport -> handler on this loop; closing under it
+        # left the accepted socket open (seen with a send stopped by the fence right
+        # after connecting). A moment lets it reach its handler, which is then closed.
+        await asyncio.sleep(_SETTLE_SECONDS)
         if self._server is not None:
             self._server.close()
             self._server = None
-        handlers = list(self._handlers)
-        for handler in handlers:
-            handler.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
-        await asyncio.sleep(0)  # let the closed transports release their sockets
+        # A connection accepted just before close() gets its handler a few turns of the
+        # loop later (accept, transport, connection_made, the handler's first step): it
+        # was in no set to cancel. Keep cancelling until several turns bring no new one;
+        # each cancelled handler closes its connection, released on the next turn.
+        quiet_turns = 0
+        while quiet_turns < _QUIET_TURNS:
+            handlers = list(self._handlers)
+            quiet_turns = 0 if handlers else quiet_turns + 1
+            for handler in handlers:
+                handler.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
+            await asyncio.sleep(0)
 
     async def _stop_mounted(self) -> None:
         """Stop each object whose method is mounted (see ``_stop``)."""
