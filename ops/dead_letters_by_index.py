@@ -15,7 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from relayq.ops.dead_letter_entry import DeadLetter, parse_dead_letter
-from relayq.streams.codec import ENTRY_FIELD, PoisonEntryError, decode_entry
+from relayq.streams.codec import ENTRY_FIELD, readable_message
 from relayq.streams.dead_letter_index import COMPLETE, dlq_id_of, letter_members, member_bounds
 from relayq.streams.keys import Keys
 
@@ -52,12 +52,8 @@ async def build_index(client: Redis, keys: Keys, partition: int) -> int:
 
 def _tenant_of(fields: dict[bytes, bytes]) -> str | None:
     blob = fields.get(_ENTRY_PREFIX + ENTRY_FIELD)
-    if blob is None:
-        return None
-    try:
-        return decode_entry({ENTRY_FIELD: blob}).tenant
-    except PoisonEntryError:
-        return None
+    message = readable_message({ENTRY_FIELD: blob}) if blob is not None else None
+    return message.tenant if message is not None else None
 
 
 async def ensure_indexed(client: Redis, keys: Keys, partitions: Sequence[int]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from relayq.ops.message_page import ListedMessage, MessagePage
+from relayq.ops.message_page import ListedMessage, MessagePage, filtered_page
 from relayq.ops.pending_entries import PendingFilter, read_pending
 from relayq.ops.waiting_listing import list_waiting
 from relayq.streams.codec import ENTRY_FIELD, readable_message
@@ -86,12 +86,9 @@ async def _by_time(
     ordered = sorted(candidates, key=lambda c: (c[0], c[1]), reverse=newest_first)
     chosen = ordered[:scan]
     items = await _load(client, keys, state, chosen)
-    kept = [item for item in items if tenant is None or item.tenant == tenant][:limit]
-    if len(kept) == limit:
-        return MessagePage(items=kept, next=f"{kept[-1].at_ms}:{kept[-1].message_id}")
-    if len(ordered) > scan:  # more beyond what this page looked at
-        return MessagePage(items=kept, next=f"{chosen[-1][0]}:{chosen[-1][1]}")
-    return MessagePage(items=kept, next=None)
+    kept = [item for item in items if tenant is None or item.tenant == tenant]
+    more = len(ordered) > scan  # candidates beyond what this page looked at
+    return filtered_page(kept, limit, f"{chosen[-1][0]}:{chosen[-1][1]}" if more else None)
 
 
 async def _candidates(

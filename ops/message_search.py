@@ -27,7 +27,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from relayq.ops.message_page import ListedMessage, MessagePage
+from relayq.ops.message_page import ListedMessage, MessagePage, filtered_page
 from relayq.streams.errors import ConfigurationError, ValidationError
 from relayq.streams.keys import Keys
 from relayq.streams.outcome import FINISHED_STATES, OutcomeRecord, decode_record
@@ -129,12 +129,9 @@ async def search_messages(
         if (tenant is None or item.tenant == tenant)
         and (state is None or item.state == state)
         and (recipient is None or _recipient(item) == recipient)
-    ][:limit]  # fmt: skip
-    if len(kept) == limit:
-        return MessagePage(items=kept, next=f"{kept[-1].at_ms}:{kept[-1].message_id}")
-    if len(ordered) > scan:  # more beyond what this page looked at
-        return MessagePage(items=kept, next=f"{chosen[-1][1]}:{chosen[-1][2]}")
-    return MessagePage(items=kept, next=None)
+    ]  # fmt: skip
+    more = len(ordered) > scan  # candidates beyond what this page looked at
+    return filtered_page(kept, limit, f"{chosen[-1][1]}:{chosen[-1][2]}" if more else None)
 
 
 async def _candidates(
